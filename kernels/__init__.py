@@ -1,0 +1,27 @@
+"""Triton kernels for the spatial-pyramid family: fused SPP, PSPNet pooling, RoI-SPP and SPPF.
+
+Public API (contracts in each docstring, tested against :mod:`kernels.reference`):
+
+- :func:`spatial_pyramid_pool` / :class:`SpatialPyramidPool`
+- :func:`upsample_concat` / :class:`UpsampleConcat`
+- :func:`roi_spp` / :class:`RoISPP`
+- :func:`sppf` / :class:`SPPF`
+
+The operators are registered as ``torch.ops.spp_zoo.*`` on import.
+"""
+
+from . import reference
+from .functional import roi_spp, spatial_pyramid_pool, sppf, upsample_concat
+from .modules import SPPF, RoISPP, SpatialPyramidPool, UpsampleConcat
+
+__all__ = [
+    "SPPF",
+    "RoISPP",
+    "SpatialPyramidPool",
+    "UpsampleConcat",
+    "reference",
+    "roi_spp",
+    "spatial_pyramid_pool",
+    "sppf",
+    "upsample_concat",
+]
