@@ -118,8 +118,8 @@ def _forward_kernel(f_ptr, rois_ptr, scale_ptr, bins_ptr, out_ptr, argmax_ptr,
             best = tl.where(better, c_max, best)
             best_i = tl.where(better, c_idx, best_i)
         row += sfh
-    o = k.to(tl.int64) * C * S + (C * prefix.to(tl.int64))[None, :] + offs_c.to(tl.int64)[:, None] * (nb * nb)[None, :] \
-        + local[None, :]
+    o = k.to(tl.int64) * C * S + (C * prefix.to(tl.int64))[None, :] \
+        + offs_c.to(tl.int64)[:, None] * (nb * nb)[None, :] + local[None, :]
     m = mask_c[:, None] & mask_b[None, :]
     tl.store(out_ptr + o, round_to(best, OUT).to(OUT), mask=m)
     tl.store(argmax_ptr + o, best_i, mask=m)
@@ -139,8 +139,8 @@ def _backward_kernel(grad_ptr, argmax_ptr, rois_ptr, bins_ptr, gx_ptr, N, C, HW,
     prefix = tl.load(bins_ptr + 5 * offs_b + 3, mask=mask_b, other=0)
     local = tl.load(bins_ptr + 5 * offs_b + 4, mask=mask_b, other=0)
     offs_c = cb * BLOCK_C + tl.arange(0, BLOCK_C)
-    o = k.to(tl.int64) * C * S + (C * prefix.to(tl.int64))[None, :] + offs_c.to(tl.int64)[:, None] * (nb * nb)[None, :] \
-        + local[None, :]
+    o = k.to(tl.int64) * C * S + (C * prefix.to(tl.int64))[None, :] \
+        + offs_c.to(tl.int64)[:, None] * (nb * nb)[None, :] + local[None, :]
     batch_b = tl.zeros_like(offs_b) + batch  # vector: the interpreter mis-types bool_vector & bool_scalar
     bins_ok = mask_b & (batch_b >= 0) & (batch_b < N)
     m = (offs_c < C)[:, None] & bins_ok[None, :]

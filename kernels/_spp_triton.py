@@ -124,7 +124,8 @@ def _bins_kernel(val_ptr, idx_ptr, out_ptr, argmax_ptr, tab_ptr,
                 best_i = tl.where(better, i, best_i)
             else:
                 acc += v
-    o = n.to(tl.int64) * C * S + (C * prefix.to(tl.int64))[None, :] + offs_c.to(tl.int64)[:, None] * nsq[None, :] + local[None, :]
+    o = n.to(tl.int64) * C * S + (C * prefix.to(tl.int64))[None, :] \
+        + offs_c.to(tl.int64)[:, None] * nsq[None, :] + local[None, :]
     om = mask_c[:, None] & mask_b[None, :]
     if IS_MAX:
         val = tl.where(nan_i >= 0, float("nan"), best)

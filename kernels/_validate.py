@@ -87,7 +87,8 @@ def rois_arg(boxes, features: torch.Tensor) -> torch.Tensor:
     """
     if isinstance(boxes, torch.Tensor):
         if boxes.dim() != 2 or boxes.shape[1] != 5:
-            raise ValueError(f"boxes must be a (K, 5) tensor or a list of (L, 4) tensors, got shape {tuple(boxes.shape)}")
+            raise ValueError(
+                f"boxes must be a (K, 5) tensor or a list of (L, 4) tensors, got shape {tuple(boxes.shape)}")
         same_device_dtype(boxes, features, "boxes", "features")
         rois = boxes
     elif isinstance(boxes, (list, tuple)):
