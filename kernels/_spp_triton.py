@@ -34,8 +34,13 @@ def _acc(dtype: torch.dtype):
 @triton.jit
 def _cells_kernel(x_ptr, val_ptr, idx_ptr, row_edges_ptr, col_edges_ptr,
                   C, W, NUM_CB, RC, QC, sxn, sxc, sxh, sxw,
-                  IS_MAX: tl.constexpr, ACC: tl.constexpr,
-                  BLOCK_C: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_W: tl.constexpr):
+                  IS_MAX: tl.constexpr, ACC: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_H: tl.constexpr,
+                  BLOCK_W: tl.constexpr, BLOCK_Q: tl.constexpr):
+    """One program per (image, channel block, row stripe r): reduce the stripe into its QC cells.
+
+    Per column chunk, the stripe's rows are reduced first (max, first row of the max, last NaN row;
+    or sum), then every column is assigned to its cell by a membership mask, all cells at once.
+    """
     pid = tl.program_id(0)
     r = tl.program_id(1)
     n = pid // NUM_CB
@@ -43,43 +48,61 @@ def _cells_kernel(x_ptr, val_ptr, idx_ptr, row_edges_ptr, col_edges_ptr,
     mask_c = offs_c < C
     h0 = tl.load(row_edges_ptr + r)
     h1 = tl.load(row_edges_ptr + r + 1)
+    offs_q = tl.arange(0, BLOCK_Q)
+    q_lo = tl.load(col_edges_ptr + offs_q, mask=offs_q < QC, other=0)
+    q_hi = tl.load(col_edges_ptr + offs_q + 1, mask=offs_q < QC, other=0)
     base = x_ptr + n.to(tl.int64) * sxn + offs_c.to(tl.int64)[:, None, None] * sxc
     dh = tl.arange(0, BLOCK_H)
-    dw = tl.arange(0, BLOCK_W)
-    cell = ((n.to(tl.int64) * C + offs_c) * RC + r) * QC
-    for q in range(QC):
-        w0 = tl.load(col_edges_ptr + q)
-        w1 = tl.load(col_edges_ptr + q + 1)
-        best = tl.full([BLOCK_C], float("-inf"), ACC)
-        best_i = tl.full([BLOCK_C], 2147483647, tl.int32)
-        nan_i = tl.full([BLOCK_C], -1, tl.int32)
-        acc = tl.zeros([BLOCK_C], ACC)
+    best = tl.full([BLOCK_C, BLOCK_Q], float("-inf"), ACC)
+    best_i = tl.full([BLOCK_C, BLOCK_Q], 2147483647, tl.int32)
+    nan_i = tl.full([BLOCK_C, BLOCK_Q], -1, tl.int32)
+    acc = tl.zeros([BLOCK_C, BLOCK_Q], ACC)
+    for ws in range(0, W, BLOCK_W):
+        ww = ws + tl.arange(0, BLOCK_W)
+        mask_w = ww < W
+        member = ((ww[None, :] >= q_lo[:, None]) & (ww[None, :] < q_hi[:, None]))[None, :, :]
+        col_best = tl.full([BLOCK_C, BLOCK_W], float("-inf"), ACC)
+        col_row = tl.full([BLOCK_C, BLOCK_W], 2147483647, tl.int32)
+        col_nan = tl.full([BLOCK_C, BLOCK_W], -1, tl.int32)
+        col_sum = tl.zeros([BLOCK_C, BLOCK_W], ACC)
         for hs in range(h0, h1, BLOCK_H):
-            for ws in range(w0, w1, BLOCK_W):
-                hh = hs + dh
-                ww = ws + dw
-                m = mask_c[:, None, None] & (hh < h1)[None, :, None] & (ww < w1)[None, None, :]
-                ptrs = base + hh.to(tl.int64)[None, :, None] * sxh + ww.to(tl.int64)[None, None, :] * sxw
-                v = tl.load(ptrs, mask=m, other=0.0).to(ACC)
-                if IS_MAX:
-                    p = (hh * W)[None, :, None] + ww[None, None, :]
-                    ok = m & (v == v)
-                    t_max = tl.max(tl.max(tl.where(ok, v, float("-inf")), axis=2), axis=1)
-                    t_first = tl.min(tl.min(tl.where(ok & (v == t_max[:, None, None]), p, 2147483647),
-                                            axis=2), axis=1)
-                    t_nan = tl.max(tl.max(tl.where(m & (v != v), p, -1), axis=2), axis=1)
-                    better = (t_max > best) | ((t_max == best) & (t_first < best_i))
-                    best = tl.where(better, t_max, best)
-                    best_i = tl.where(better, t_first, best_i)
-                    nan_i = tl.maximum(nan_i, t_nan)
-                else:
-                    acc += tl.sum(tl.sum(v, axis=2), axis=1)
+            hh = hs + dh
+            m = mask_c[:, None, None] & (hh < h1)[None, :, None] & mask_w[None, None, :]
+            ptrs = base + hh.to(tl.int64)[None, :, None] * sxh + ww.to(tl.int64)[None, None, :] * sxw
+            v = tl.load(ptrs, mask=m, other=0.0).to(ACC)
+            if IS_MAX:
+                ok = m & (v == v)
+                t_max = tl.max(tl.where(ok, v, float("-inf")), axis=1)
+                t_row = tl.min(tl.where(ok & (v == t_max[:, None, :]), hh[None, :, None], 2147483647), axis=1)
+                t_nan = tl.max(tl.where(m & (v != v), hh[None, :, None], -1), axis=1)
+                better = (t_max > col_best) | ((t_max == col_best) & (t_row < col_row))
+                col_best = tl.where(better, t_max, col_best)
+                col_row = tl.where(better, t_row, col_row)
+                col_nan = tl.maximum(col_nan, t_nan)
+            else:
+                col_sum += tl.sum(v, axis=1)
         if IS_MAX:
-            # PyTorch's scan takes ``val > max or isnan(val)``: NaN wins, and the last NaN.
-            tl.store(val_ptr + cell + q, tl.where(nan_i >= 0, float("nan"), best), mask=mask_c)
-            tl.store(idx_ptr + cell + q, tl.where(nan_i >= 0, nan_i, best_i), mask=mask_c)
+            # flat plane index of each column's candidates; min over a cell = first in row-major order
+            p_first = tl.where(col_row < 2147483647, col_row * W + ww[None, :], 2147483647)[:, None, :]
+            p_nan = tl.where(col_nan >= 0, col_nan * W + ww[None, :], -1)[:, None, :]
+            cand = col_best[:, None, :]
+            c_max = tl.max(tl.where(member, cand, float("-inf")), axis=2)
+            c_first = tl.min(tl.where(member & (cand == c_max[:, :, None]), p_first, 2147483647), axis=2)
+            c_nan = tl.max(tl.where(member, p_nan, -1), axis=2)
+            better = (c_max > best) | ((c_max == best) & (c_first < best_i))
+            best = tl.where(better, c_max, best)
+            best_i = tl.where(better, c_first, best_i)
+            nan_i = tl.maximum(nan_i, c_nan)
         else:
-            tl.store(val_ptr + cell + q, acc, mask=mask_c)
+            acc += tl.sum(tl.where(member, col_sum[:, None, :], 0.0), axis=2)
+    cell = (((n.to(tl.int64) * C + offs_c) * RC + r) * QC)[:, None] + offs_q[None, :]
+    m_out = mask_c[:, None] & (offs_q < QC)[None, :]
+    if IS_MAX:
+        # PyTorch's scan takes ``val > max or isnan(val)``: NaN wins, and the last NaN.
+        tl.store(val_ptr + cell, tl.where(nan_i >= 0, float("nan"), best), mask=m_out)
+        tl.store(idx_ptr + cell, tl.where(nan_i >= 0, nan_i, best_i), mask=m_out)
+    else:
+        tl.store(val_ptr + cell, acc, mask=m_out)
 
 
 @triton.jit
@@ -181,7 +204,10 @@ def _backward_kernel(grad_ptr, argmax_ptr, gx_ptr, lv_ptr,
                     g_bin = round_to(div(round_to(div(g, kh[None, :], ACC), OUT), kw[None, :], ACC), OUT)
                     g_mean = round_to(div(g, (H * W).to(ACC), ACC), OUT)
                     contrib = tl.where(ok, tl.where(nl == 1, g_mean, g_bin), 0.0)
-                s = round_to(s + contrib, OUT)
+                if OUT == tl.bfloat16:
+                    s = round_to(s + contrib, OUT)
+                else:  # inline: nested jit calls are slow in the interpreter
+                    s = (s + contrib).to(OUT).to(ACC)
         total = round_to(total + s, OUT)
     ptrs = gx_ptr + n.to(tl.int64) * sgn + offs_c.to(tl.int64)[:, None] * sgc \
         + h.to(tl.int64)[None, :] * sgh + w.to(tl.int64)[None, :] * sgw
@@ -214,9 +240,8 @@ def _forward_tables(H: int, W: int, levels: tuple[int, ...]):
     max_r = max(r[1] - r[0] for r in rows)
     max_q = max(r[3] - r[2] for r in rows)
     max_cell_h = max(b - a for a, b in zip(row_edges, row_edges[1:], strict=False))
-    max_cell_w = max(b - a for a, b in zip(col_edges, col_edges[1:], strict=False))
     return (torch.tensor(row_edges, dtype=torch.int32), torch.tensor(col_edges, dtype=torch.int32),
-            torch.tensor(rows, dtype=torch.int32), max_r, max_q, max_cell_h, max_cell_w)
+            torch.tensor(rows, dtype=torch.int32), max_r, max_q, max_cell_h)
 
 
 def _max_bins_per_element(size: int, n: int) -> int:
@@ -240,7 +265,7 @@ def forward(x: torch.Tensor, levels: list[int], mode: str):
     argmax = torch.empty((N, C * S) if is_max else (0,), dtype=torch.int32, device=x.device)
     if out.numel() == 0:
         return out, argmax
-    row_edges, col_edges, tab, max_r, max_q, max_cell_h, max_cell_w = tables.get(
+    row_edges, col_edges, tab, max_r, max_q, max_cell_h = tables.get(
         ("spp_fwd", H, W, levels_t), x.device, lambda: _forward_tables(H, W, levels_t))
     RC, QC = row_edges.numel() - 1, col_edges.numel() - 1
     acc_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
@@ -248,12 +273,13 @@ def forward(x: torch.Tensor, levels: list[int], mode: str):
     cell_idx = torch.empty((N, C, RC, QC) if is_max else (0,), dtype=torch.int32, device=x.device)
 
     block_h = min(next_pow2(max_cell_h), 16)
-    block_w = min(next_pow2(max_cell_w), 64)
-    block_c = max(1, min(next_pow2(C), _TILE // (block_h * block_w)))
+    block_w = min(next_pow2(W), 128)
+    block_q = next_pow2(QC)
+    block_c = max(1, min(next_pow2(C), _TILE // (max(block_h, block_q) * block_w)))
     num_cb = triton.cdiv(C, block_c)
     _cells_kernel[(N * num_cb, RC)](
         x, cell_val, cell_idx, row_edges, col_edges, C, W, num_cb, RC, QC, *x.stride(),
-        IS_MAX=is_max, ACC=_acc(x.dtype), BLOCK_C=block_c, BLOCK_H=block_h, BLOCK_W=block_w)
+        IS_MAX=is_max, ACC=_acc(x.dtype), BLOCK_C=block_c, BLOCK_H=block_h, BLOCK_W=block_w, BLOCK_Q=block_q)
 
     block_b = min(next_pow2(S), 64)
     block_c = max(1, min(next_pow2(C), _TILE // (4 * block_b)))

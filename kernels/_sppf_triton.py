@@ -28,13 +28,6 @@ def _tl_dtype(dtype: torch.dtype):
 
 
 @triton.jit
-def _fold_row(acc, nan, row, row_nan, near):
-    """Fold one input row's horizontal max into the output rows ``near`` it."""
-    sel = near[None, :, None]
-    return tl.where(sel, tl.maximum(acc, row[:, None, :]), acc), nan | (sel & row_nan[:, None, :])
-
-
-@triton.jit
 def _forward_kernel(x_ptr, out_ptr, C, H, W, NUM_CB, NUM_TH, NUM_TW,
                     sxn, sxc, sxh, sxw, son, soc, soh, sow,
                     R: tl.constexpr, ACC: tl.constexpr, BLOCK_C: tl.constexpr, TH: tl.constexpr,
@@ -85,9 +78,16 @@ def _forward_kernel(x_ptr, out_ptr, C, H, W, NUM_CB, NUM_TH, NUM_TW,
                 copy = v
         dist = tl.abs(hi - oh)
         acc0 = tl.where((dist == 0)[None, :, None], copy[:, None, :], acc0)
-        acc1, nan1 = _fold_row(acc1, nan1, r1, n1, dist <= R)
-        acc2, nan2 = _fold_row(acc2, nan2, r2, n2, dist <= 2 * R)
-        acc3, nan3 = _fold_row(acc3, nan3, r3, n3, dist <= 3 * R)
+        # fold the row into the output rows within each radius (inline: cheap in the interpreter)
+        near1 = (dist <= R)[None, :, None]
+        near2 = (dist <= 2 * R)[None, :, None]
+        near3 = (dist <= 3 * R)[None, :, None]
+        acc1 = tl.where(near1, tl.maximum(acc1, r1[:, None, :]), acc1)
+        acc2 = tl.where(near2, tl.maximum(acc2, r2[:, None, :]), acc2)
+        acc3 = tl.where(near3, tl.maximum(acc3, r3[:, None, :]), acc3)
+        nan1 = nan1 | (near1 & n1[:, None, :])
+        nan2 = nan2 | (near2 & n2[:, None, :])
+        nan3 = nan3 | (near3 & n3[:, None, :])
         row += sxh
     m = mask_c[:, None, None] & (oh < H)[None, :, None] & (ow < W)[None, None, :]
     dst = out_ptr + n * son + offs_c.to(tl.int64)[:, None, None] * soc \
@@ -177,7 +177,10 @@ def _gather_kernel(gout_ptr, idx_ptr, gskip_ptr, gin_ptr, C, H, W, NUM_CB, NUM_P
         hit = m & (a.to(tl.int32) == K * K - 1 - d)  # p's window offset pointing back at q
         g = tl.load(gout_ptr + n * s_on + offs_c[:, None] * s_oc + (ph.to(tl.int64) * s_oh + pw * s_ow)[None, :],
                     mask=hit, other=0.0).to(ACC)
-        acc = round_to(acc + g, OUT)
+        if OUT == tl.bfloat16:
+            acc = round_to(acc + g, OUT)
+        else:  # inline: nested jit calls are slow in the interpreter
+            acc = (acc + g).to(OUT).to(ACC)
     m = mask_c[:, None] & mask_p[None, :]
     skip = tl.load(gskip_ptr + n * s_sn + offs_c[:, None] * s_sc + (h.to(tl.int64) * s_sh + w * s_sw)[None, :],
                    mask=m, other=0.0).to(ACC)

@@ -10,7 +10,7 @@ def round_to(v, OUT: tl.constexpr):
 
     bfloat16 is rounded by hand so that the Triton interpreter (whose cast truncates) and GPUs agree.
     """
-    if tl.bfloat16 == OUT:
+    if OUT == tl.bfloat16:
         f = v.to(tl.float32)
         bits = f.to(tl.uint32, bitcast=True)
         bits = (bits + 0x7FFF + ((bits >> 16) & 1)) & 0xFFFF0000
@@ -22,7 +22,7 @@ def round_to(v, OUT: tl.constexpr):
 @triton.jit
 def div(a, b, ACC: tl.constexpr):
     """Correctly rounded division in the accumulator dtype (Triton's fp32 ``/`` is approximate)."""
-    if tl.float64 == ACC:
+    if ACC == tl.float64:
         return a / b
     else:
         return tl.math.div_rn(a, b)

@@ -16,10 +16,13 @@ from . import _validate, functional, reference
 class SpatialPyramidPool(nn.Module):
     """Fused spatial pyramid pooling: (N, C, H, W) -> (N, C * sum(n*n)). See :func:`kernels.spatial_pyramid_pool`."""
 
+    levels: list[int]
+    mode: str
+
     def __init__(self, levels: Sequence[int] = (4, 2, 1), mode: str = "max"):
         super().__init__()
-        self.levels: list[int] = _validate.levels_arg(levels)
-        self.mode: str = _validate.pool_mode(mode)
+        self.levels = _validate.levels_arg(levels)
+        self.mode = _validate.pool_mode(mode)
 
     def output_features(self, channels: int) -> int:
         """Width of the flattened output for ``channels`` input channels."""
@@ -37,9 +40,11 @@ class SpatialPyramidPool(nn.Module):
 class UpsampleConcat(nn.Module):
     """``cat([x] + [bilinear(p, size=x) for p in pooled], 1)`` in one pass. See :func:`kernels.upsample_concat`."""
 
+    align_corners: bool
+
     def __init__(self, align_corners: bool = False):
         super().__init__()
-        self.align_corners: bool = bool(align_corners)
+        self.align_corners = bool(align_corners)
 
     def forward(self, x: Tensor, pooled: list[Tensor]) -> Tensor:
         if torch.jit.is_scripting():
@@ -53,10 +58,13 @@ class UpsampleConcat(nn.Module):
 class RoISPP(nn.Module):
     """RoI spatial pyramid pooling: (features, boxes) -> (K, C * sum(n*n)). See :func:`kernels.roi_spp`."""
 
+    levels: list[int]
+    spatial_scale: float
+
     def __init__(self, levels: Sequence[int] = (6, 3, 2, 1), spatial_scale: float = 1.0):
         super().__init__()
-        self.levels: list[int] = _validate.levels_arg(levels)
-        self.spatial_scale: float = _validate.spatial_scale_arg(spatial_scale)
+        self.levels = _validate.levels_arg(levels)
+        self.spatial_scale = _validate.spatial_scale_arg(spatial_scale)
 
     def output_features(self, channels: int) -> int:
         return channels * sum(n * n for n in self.levels)
@@ -73,9 +81,11 @@ class RoISPP(nn.Module):
 class SPPF(nn.Module):
     """YOLOv5 SPPF pooling (no convs): (N, C, H, W) -> (N, 4C, H, W). See :func:`kernels.sppf`."""
 
+    kernel_size: int
+
     def __init__(self, kernel_size: int = 5):
         super().__init__()
-        self.kernel_size: int = _validate.kernel_size_arg(kernel_size)
+        self.kernel_size = _validate.kernel_size_arg(kernel_size)
 
     def forward(self, x: Tensor) -> Tensor:
         if torch.jit.is_scripting():
