@@ -111,7 +111,7 @@ def _argmax_kernel(x_ptr, out_ptr, idx_ptr, N, C, H, W, NUM_CB, NUM_P, sxn, sxc,
     pp = pid % NUM_P
     cb = (pid // NUM_P) % NUM_CB
     n = (pid // NUM_P // NUM_CB).to(tl.int64)
-    R: tl.constexpr = K // 2
+    R = K // 2
     offs_c = cb * BLOCK_C + tl.arange(0, BLOCK_C)
     mask_c = offs_c < C
     offs_p = pp * BLOCK_P + tl.arange(0, BLOCK_P)
@@ -160,7 +160,7 @@ def _gather_kernel(gout_ptr, idx_ptr, gskip_ptr, gin_ptr, C, H, W, NUM_CB, NUM_P
     pp = pid % NUM_P
     cb = (pid // NUM_P) % NUM_CB
     n = (pid // NUM_P // NUM_CB).to(tl.int64)
-    R: tl.constexpr = K // 2
+    R = K // 2
     offs_c = (cb * BLOCK_C + tl.arange(0, BLOCK_C)).to(tl.int64)
     mask_c = offs_c < C
     offs_p = pp * BLOCK_P + tl.arange(0, BLOCK_P)
