@@ -129,3 +129,10 @@ def test_gradcheck_float64(device):
     features = (torch.randperm(48, dtype=torch.float64) / 5).reshape(1, 3, 4, 4).to(device).requires_grad_()
     rois = torch.tensor([[0, 0, 0, 3, 3], [0, 1, 0.5, 2.7, 3.2]], dtype=torch.float64, device=device)
     assert torch.autograd.gradcheck(lambda f: kernels.roi_spp(f, rois, (2, 1)), (features,), fast_mode=True)
+
+
+def test_many_channels_and_bin_groups(device):
+    """Several channel blocks and more bins than one program holds (levels (8, 2): 68 bins)."""
+    features = make_input((2, 40, 12, 20), torch.float32, device, ties=True)
+    rois = random_rois(6, 2, 12, 20, 0.5, torch.float32, device)
+    _check(features, rois, (8, 2), 0.5, torch.float32)

@@ -80,3 +80,11 @@ def test_gradcheck_float64(device):
         x = (torch.randperm(30, dtype=torch.float64) / 7).reshape(1, 2, 3, 5).to(device).requires_grad_()
         assert torch.autograd.gradcheck(lambda t, mode=mode: kernels.spatial_pyramid_pool(t, (3, 2, 1), mode), (x,),
                                         fast_mode=True)
+
+
+@pytest.mark.parametrize("mode", ["max", "avg"])
+def test_many_channels_tall_cells_wide_maps_many_bins(device, mode):
+    """Several channel blocks, cells taller than a row tile, maps wider than a column tile, > 64 bins."""
+    _check(make_input((1, 40, 9, 64), torch.float32, device, ties=mode == "max"), (4, 2, 1), mode, torch.float32)
+    _check(make_input((1, 2, 40, 150), torch.float32, device, ties=mode == "max"), (2, 1), mode, torch.float32)
+    _check(make_input((2, 3, 10, 11), torch.float32, device, ties=mode == "max"), (8, 2), mode, torch.float32)

@@ -49,3 +49,7 @@ def test_output_follows_x_memory_format(device):
 def test_gradcheck_float64(device):
     x = (torch.randperm(40, dtype=torch.float64) / 3).reshape(1, 2, 4, 5).to(device).requires_grad_()
     assert torch.autograd.gradcheck(lambda t: kernels.sppf(t, 3), (x,), fast_mode=True)
+
+
+def test_many_channels(device):
+    _check(make_input((1, 20, 20, 20), torch.float32, device, ties=True), 5)

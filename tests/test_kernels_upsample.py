@@ -81,3 +81,11 @@ def test_gradcheck_float64(device):
     for align_corners in (False, True):
         assert torch.autograd.gradcheck(
             lambda a, b, c, ac=align_corners: kernels.upsample_concat(a, [b, c], ac), (x, *pooled), fast_mode=True)
+
+
+def test_many_channels_and_wide_levels(device):
+    """Several channel blocks per segment and source rows wider than one backward tile."""
+    x = make_input((1, 40, 5, 30), torch.float32, device, ties=False)
+    pooled = [make_input((1, 20, 2, 2), torch.float32, device, ties=False),
+              make_input((1, 3, 3, 40), torch.float32, device, ties=False)]
+    _check(x, pooled, False, torch.float32)
