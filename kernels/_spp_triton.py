@@ -270,7 +270,8 @@ def forward(x: torch.Tensor, levels: list[int], mode: str):
     RC, QC = row_edges.numel() - 1, col_edges.numel() - 1
     acc_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
     cell_val = torch.empty((N, C, RC, QC), dtype=acc_dtype, device=x.device)
-    cell_idx = torch.empty((N, C, RC, QC) if is_max else (0,), dtype=torch.int32, device=x.device)
+    # avg mode never touches the index buffers: a one-element stand-in, never a null pointer
+    cell_idx = torch.empty((N, C, RC, QC) if is_max else (1,), dtype=torch.int32, device=x.device)
 
     block_h = min(next_pow2(max_cell_h), 16)
     block_w = min(next_pow2(W), 128)
@@ -285,7 +286,7 @@ def forward(x: torch.Tensor, levels: list[int], mode: str):
     block_c = max(1, min(next_pow2(C), _TILE // (4 * block_b)))
     num_cb = triton.cdiv(C, block_c)
     _bins_kernel[(N * num_cb, triton.cdiv(S, block_b))](
-        cell_val, cell_idx, out, argmax, tab, C, S, num_cb, RC, QC, max_r, max_q,
+        cell_val, cell_idx, out, argmax if is_max else cell_idx, tab, C, S, num_cb, RC, QC, max_r, max_q,
         IS_MAX=is_max, ACC=_acc(x.dtype), OUT=_tl_dtype(x.dtype), BLOCK_C=block_c, BLOCK_B=block_b)
     return out, argmax
 
