@@ -4,6 +4,7 @@ import pytest
 import torch
 from hypothesis import HealthCheck, settings
 
+import kernels._runtime as runtime
 from kernels._runtime import INTERPRET, triton, use_triton
 
 settings.register_profile(
@@ -35,3 +36,13 @@ def device() -> torch.device:
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture(autouse=True)
+def _models_use_the_pytorch_dispatch(request, monkeypatch):
+    """Model tests run the ops' PyTorch path on the CPU, since the interpreter would take minutes on
+    model-sized maps. Tests marked ``triton_path`` (kernel path against reference path, at small
+    widths) keep the Triton kernels."""
+    is_model_test = request.node.path.name.startswith(("test_zoo_", "test_hubconf"))
+    if is_model_test and request.node.get_closest_marker("triton_path") is None:
+        monkeypatch.setattr(runtime, "INTERPRET", False)

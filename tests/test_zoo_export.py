@@ -1,0 +1,123 @@
+"""Deployment round trips: TorchScript files run with plain torch, torch.export with dynamic H/W, ONNX."""
+
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+import zoo
+from zoo import export
+
+_BUILDS = {
+    "pspnet_resnet50": (lambda: zoo.pspnet_resnet50(num_classes=3, aux_loss=True), [(41, 49), (30, 37)]),
+    "sppnet_zf5": (lambda: zoo.sppnet_zf5(num_classes=5, width=0.25, representation_size=32), [(64, 64), (97, 45)]),
+    "sppnet_resnet50": (lambda: zoo.sppnet_resnet50(num_classes=4, representation_size=16), [(64, 64), (47, 81)]),
+    "deconvnet_vgg16": (lambda: zoo.deconvnet_vgg16(num_classes=3, width=1 / 16), [(224, 224), (250, 231)]),
+}
+
+
+def _model(name):
+    torch.manual_seed(0)
+    build, sizes = _BUILDS[name]
+    return build(), sizes
+
+
+def _out(result):
+    return result["out"] if isinstance(result, dict) else result
+
+
+def assert_close_rel(actual, expected, rel=1e-5):
+    assert actual.shape == expected.shape
+    err = (actual - expected).abs().max().item()
+    assert err <= rel * expected.abs().max().item() + 1e-6, err
+
+
+def test_torchscript_files_run_in_a_process_with_only_torch(tmp_path):
+    """Saved with zoo.export.torchscript; loaded where zoo, kernels and torchvision cannot be imported."""
+    expected = {}
+    for name in _BUILDS:
+        model, sizes = _model(name)
+        model.eval()
+        export.torchscript(model, tmp_path / f"{name}.pt")
+        inputs = [torch.randn(2, 3, *size) for size in sizes]
+        with torch.no_grad():
+            expected[name] = [_out(model(x)) for x in inputs]
+        torch.save(inputs, tmp_path / f"{name}.inputs.pt")
+    script = textwrap.dedent(
+        f"""
+        import sys
+        for blocked in ("zoo", "kernels", "torchvision"):
+            sys.modules[blocked] = None  # importing them now raises ImportError
+        import torch
+        outputs = {{}}
+        for name in {sorted(expected)!r}:
+            model = torch.jit.load(r"{tmp_path}/" + name + ".pt")
+            inputs = torch.load(r"{tmp_path}/" + name + ".inputs.pt")
+            with torch.no_grad():
+                results = [model(x) for x in inputs]
+            outputs[name] = [r["out"] if isinstance(r, dict) else r for r in results]
+        torch.save(outputs, r"{tmp_path}/outputs.pt")
+        """
+    )
+    subprocess.run([sys.executable, "-W", "ignore", "-c", script], check=True, timeout=300)
+    outputs = torch.load(tmp_path / "outputs.pt")
+    for name, tensors in expected.items():
+        assert len(outputs[name]) == 2
+        for actual, reference in zip(outputs[name], tensors, strict=True):
+            assert_close_rel(actual, reference)
+
+
+def test_scripted_pspnet_keeps_train_mode_aux_output_and_errors():
+    torch.manual_seed(0)
+    model = zoo.pspnet_resnet50(num_classes=2, aux_loss=True)
+    scripted = export.torchscript(model)
+    assert set(scripted.train()(torch.randn(2, 3, 33, 33))) == {"out", "aux"}
+    with pytest.raises(torch.jit.Error, match="3 channels"):
+        scripted.eval()(torch.randn(1, 4, 33, 33))
+
+
+@pytest.mark.parametrize("name", ["pspnet_resnet50", "sppnet_zf5", "deconvnet_vgg16"])
+def test_torch_export_dynamic_height_width(name):
+    model, sizes = _model(name)
+    model.eval()
+    example, other = (torch.randn(2, 3, *size) for size in sizes)
+    program = export.export_program(model, example, dynamic_hw=True)
+    targets = {str(node.target) for node in program.graph.nodes}
+    assert any("spp_zoo" in t for t in targets) == (name != "deconvnet_vgg16")
+    with torch.no_grad():
+        for x in (example, other, torch.randn(2, 3, sizes[1][1] + 16, sizes[0][0] + 9)):
+            assert_close_rel(_out(program.module()(x)), _out(model(x)))
+
+
+def test_torch_export_reference_path_has_no_custom_ops_and_keeps_the_minimum_size():
+    model = zoo.sppnet_zf5(num_classes=3, width=0.25, representation_size=8).eval()
+    program = export.export_program(model, torch.randn(1, 3, 64, 64), use_kernels=False)
+    assert not any("spp_zoo" in str(node.target) for node in program.graph.nodes)
+    assert model.use_kernels is True  # restored
+    x = torch.randn(1, 3, 23, 150)  # the smallest input: conv5 1 pixel high
+    with torch.no_grad():
+        assert_close_rel(program.module()(x), model(x))
+    with pytest.raises(Exception, match="23"):
+        program.module()(torch.randn(1, 3, 22, 64))
+
+
+def test_onnx_pspnet_matches_eager_at_a_size_the_pyramid_does_not_divide(tmp_path):
+    ort = pytest.importorskip("onnxruntime", reason="pip install onnx onnxscript onnxruntime")
+    torch.manual_seed(0)
+    model = zoo.pspnet_resnet50(num_classes=3).eval()
+    x = torch.randn(1, 3, 50, 37)  # 7x5 feature map: bins 3 and 6 overlap
+    export.to_onnx(model, tmp_path / "pspnet.onnx", x)
+    session = ort.InferenceSession(str(tmp_path / "pspnet.onnx"), providers=["CPUExecutionProvider"])
+    (actual,) = session.run(None, {"images": x.numpy()})
+    with torch.no_grad():
+        expected = model(x)["out"]
+    assert_close_rel(torch.from_numpy(actual), expected)
+
+
+def test_export_arguments_are_checked():
+    with pytest.raises(TypeError, match="nn.Module"):
+        export.torchscript(lambda x: x)
+    with pytest.raises(ValueError, match="4-D"):
+        export.export_program(zoo.sppnet_zf5(width=0.125, representation_size=8), torch.randn(3, 64, 64))

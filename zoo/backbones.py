@@ -1,0 +1,192 @@
+"""Convolutional trunks: ZF-5 (SPP-net), torchvision ResNets, and the dilated deep-stem ResNet of PSPNet.
+
+ImageNet weights come from torchvision's own enums (``ResNet50_Weights``...); they are loaded by
+torchvision's builders, so its download cache and hash checks apply.
+"""
+
+from collections import OrderedDict
+from collections.abc import Sequence
+
+from torch import Tensor, nn
+from torchvision.models import ResNet, ResNet50_Weights, ResNet101_Weights, ResNet152_Weights, resnet
+from torchvision.ops import Conv2dNormActivation
+
+from ._api import verify_weights
+from ._common import init_conv_bn
+
+__all__ = ["ZF5", "DilatedResNet", "resnet_trunk", "RESNET_WEIGHTS", "SEMSEG_STEM", "MMSEG_STEM"]
+
+RESNET_WEIGHTS = {50: ResNet50_Weights, 101: ResNet101_Weights, 152: ResNet152_Weights}
+_RESNET_BUILDERS = {50: resnet.resnet50, 101: resnet.resnet101, 152: resnet.resnet152}
+
+#: Deep stem widths of hszhao/semseg's ResNet ("deep_base"): 3 -> 64 -> 64 -> 128.
+SEMSEG_STEM = (64, 64, 128)
+#: Deep stem widths of mmsegmentation's ResNetV1c: 3 -> 32 -> 32 -> 64.
+MMSEG_STEM = (32, 32, 64)
+
+
+def _scaled(channels: int, width: float) -> int:
+    return max(1, int(round(channels * width)))
+
+
+class ZF5(nn.Sequential):
+    """The ZF-5 conv trunk of SPP-net (He et al., 2014, Table 1), up to conv5 (+ReLU), pool5 removed.
+
+    conv1 96 7x7/2 (pad 1), ReLU, LRN, max pool 3x3/2; conv2 256 5x5/2 (pad 1), ReLU, LRN,
+    max pool 3x3/2; conv3 384, conv4 384, conv5 256, all 3x3/1 (pad 1) + ReLU. Pooling uses Caffe's
+    ceil rounding, so a 224 input gives the paper's map sizes 55 (pool1), 27 (conv2) and 13 (conv5).
+    Total stride 16. LRN is AlexNet's across-channel form (size 5, alpha 1e-4, beta 0.75, k 1).
+
+    The smallest input that leaves every layer non-empty is :attr:`MIN_INPUT_SIZE` = 23 pixels per
+    side (23 -> conv1 10 -> pool1 5 -> conv2 2 -> pool2 1 -> conv5 1x1; ceil-mode pooling accepts
+    the 2-wide conv2 map, a 22 input leaves conv2 1 wide and pool2 empty).
+
+    Args:
+        width: channel multiplier (1.0 = the paper's network; smaller values only for quick tests).
+    """
+
+    MIN_INPUT_SIZE = 23
+    STRIDE = 16
+
+    def __init__(self, width: float = 1.0):
+        c1, c2, c3, c4, c5 = (_scaled(c, width) for c in (96, 256, 384, 384, 256))
+        layers = OrderedDict(
+            [
+                ("conv1", nn.Conv2d(3, c1, 7, stride=2, padding=1)),
+                ("relu1", nn.ReLU(inplace=True)),
+                ("norm1", nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1.0)),
+                ("pool1", nn.MaxPool2d(3, stride=2, ceil_mode=True)),
+                ("conv2", nn.Conv2d(c1, c2, 5, stride=2, padding=1)),
+                ("relu2", nn.ReLU(inplace=True)),
+                ("norm2", nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1.0)),
+                ("pool2", nn.MaxPool2d(3, stride=2, ceil_mode=True)),
+                ("conv3", nn.Conv2d(c2, c3, 3, padding=1)),
+                ("relu3", nn.ReLU(inplace=True)),
+                ("conv4", nn.Conv2d(c3, c4, 3, padding=1)),
+                ("relu4", nn.ReLU(inplace=True)),
+                ("conv5", nn.Conv2d(c4, c5, 3, padding=1)),
+                ("relu5", nn.ReLU(inplace=True)),
+            ]
+        )
+        super().__init__(layers)
+        self.out_channels = c5
+        init_conv_bn(self)  # Kaiming: the paper's Gaussian(0.01) init stalls a network this deep without BN
+
+
+def resnet_trunk(
+    depth: int, weights_backbone=None, progress: bool = True, dilate_layer4: bool = False, norm_layer=None
+) -> nn.Sequential:
+    """torchvision ResNet-``depth`` up to layer4 (avgpool and fc removed), keys ``conv1``... ``layer4``.
+
+    ``dilate_layer4`` replaces layer4's stride by dilation 2 (output stride 16 instead of 32);
+    ``norm_layer`` (default BatchNorm2d) e.g. ``FrozenBatchNorm2d`` for detection.
+    """
+    if depth not in _RESNET_BUILDERS:
+        raise ValueError(f"depth must be one of {sorted(_RESNET_BUILDERS)}, got {depth!r}")
+    weights_backbone = verify_weights(weights_backbone, RESNET_WEIGHTS[depth], f"resnet{depth}", "weights_backbone")
+    net = _RESNET_BUILDERS[depth](
+        weights=weights_backbone,
+        progress=progress,
+        replace_stride_with_dilation=[False, False, dilate_layer4],
+        norm_layer=norm_layer,
+    )
+    names = ["conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4"]
+    trunk = nn.Sequential(OrderedDict((name, getattr(net, name)) for name in names))
+    trunk.out_channels = 2048
+    return trunk
+
+
+def _deep_stem(widths: Sequence[int]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    in_channels = 3
+    for i, out_channels in enumerate(widths):
+        block = Conv2dNormActivation(in_channels, out_channels, 3, stride=2 if i == 0 else 1)
+        layers.extend(block)  # flat conv, bn, relu triplets: keys stem.{0,1,3,4,6,7}
+        in_channels = out_channels
+    return nn.Sequential(*layers)
+
+
+def _stem_widths_arg(stem_widths) -> tuple[int, ...] | None:
+    if stem_widths is None:
+        return None
+    if isinstance(stem_widths, (str, bytes)) or not isinstance(stem_widths, Sequence) or len(stem_widths) != 3:
+        raise TypeError(f"stem_widths must be None or a sequence of 3 ints, got {stem_widths!r}")
+    if any(isinstance(w, bool) or not isinstance(w, int) or w < 1 for w in stem_widths):
+        raise ValueError(f"stem_widths must be positive ints, got {stem_widths!r}")
+    return tuple(stem_widths)
+
+
+class DilatedResNet(nn.Module):
+    """Dilated ResNet of output stride 8 (layer3 dilation 2, layer4 dilation 4), as in PSPNet.
+
+    Built from torchvision's ResNet (``replace_stride_with_dilation=[False, True, True]``, torchvision
+    ``Bottleneck`` blocks with the stride on the 3x3 conv) with two options:
+
+    Args:
+        depth: 50, 101 or 152.
+        stem_widths: ``None`` for torchvision's 7x7 stem (64 channels), or the widths of a deep stem of
+            three 3x3 conv+BN+ReLU (the first of stride 2): :data:`SEMSEG_STEM` (64, 64, 128) as in
+            hszhao/semseg's PSPNet, :data:`MMSEG_STEM` (32, 32, 64) as mmsegmentation's ResNetV1c.
+            layer1 takes the stem's last width as input.
+        contract_dilation: ``True`` gives the first block of layer3/layer4 half the dilation (1 and 2),
+            as torchvision and mmsegmentation (``contract_dilation=True``) do; ``False`` dilates every
+            block of the layer by 2 / 4, as hszhao/semseg does.
+        weights_backbone: torchvision ImageNet weights (``ResNet50_Weights``...), which exist for the
+            7x7 stem only, so they require ``stem_widths=None``.
+
+    ``forward`` returns ``(layer3, layer4)`` features: (N, 1024, H/8, W/8) and (N, 2048, H/8, W/8).
+    """
+
+    def __init__(
+        self,
+        depth: int = 50,
+        stem_widths: Sequence[int] | None = SEMSEG_STEM,
+        contract_dilation: bool = False,
+        weights_backbone=None,
+        progress: bool = True,
+    ):
+        super().__init__()
+        if depth not in _RESNET_BUILDERS:
+            raise ValueError(f"depth must be one of {sorted(_RESNET_BUILDERS)}, got {depth!r}")
+        stem_widths = _stem_widths_arg(stem_widths)
+        weights_backbone = verify_weights(
+            weights_backbone, RESNET_WEIGHTS[depth], f"resnet{depth}", "weights_backbone"
+        )
+        if weights_backbone is not None and stem_widths is not None:
+            raise ValueError(
+                f"weights_backbone={weights_backbone!r} was trained with torchvision's 7x7 stem; "
+                f"pass stem_widths=None to use it (got stem_widths={stem_widths})"
+            )
+        net: ResNet = _RESNET_BUILDERS[depth](
+            weights=weights_backbone, progress=progress, replace_stride_with_dilation=[False, True, True]
+        )
+        if stem_widths is None:
+            self.stem = nn.Sequential(net.conv1, net.bn1, net.relu)
+        else:
+            self.stem = _deep_stem(stem_widths)
+            init_conv_bn(self.stem)
+            if stem_widths[-1] != 64:  # layer1's first block reads the stem's output
+                first = net.layer1[0]
+                first.conv1 = nn.Conv2d(stem_widths[-1], first.conv1.out_channels, 1, bias=False)
+                first.downsample[0] = nn.Conv2d(stem_widths[-1], first.downsample[0].out_channels, 1, bias=False)
+                init_conv_bn(first.conv1)
+                init_conv_bn(first.downsample[0])
+        if not contract_dilation:
+            for layer, dilation in ((net.layer3, 2), (net.layer4, 4)):
+                layer[0].conv2.dilation = (dilation, dilation)
+                layer[0].conv2.padding = (dilation, dilation)
+        self.maxpool = net.maxpool
+        self.layer1, self.layer2, self.layer3, self.layer4 = net.layer1, net.layer2, net.layer3, net.layer4
+        self.depth = depth
+        self.stem_widths = stem_widths
+        self.contract_dilation = contract_dilation
+        self.out_channels = 2048
+        self.aux_channels = 1024
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        x = self.maxpool(self.stem(x))
+        x = self.layer2(self.layer1(x))
+        c3 = self.layer3(x)
+        c4 = self.layer4(c3)
+        return c3, c4
+

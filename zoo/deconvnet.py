@@ -1,0 +1,151 @@
+"""DeconvNet (Noh, Hong and Han, "Learning Deconvolution Network for Semantic Segmentation", ICCV 2015).
+
+Encoder: VGG-16 with batch normalization (13 3x3 convs, 5 max poolings that keep their switch
+indices), fc6 as a 7x7 conv to 4096 (no padding) and fc7 as a 1x1 conv to 4096. Decoder, the mirror
+image: deconv-fc6 (7x7 transposed conv back to 512 channels), then per stage a max unpooling with the
+stored indices (to the exact pre-pooling size) and 3x3 deconvolutions (512-512-512, 512-512-256,
+256-256-128, 128-64, 64-64), and a 1x1 per-pixel classifier (21 classes by default). Every conv
+and deconv is followed by BN and ReLU, as in the paper.
+
+Minimum input: fc6's 7x7 window needs the pool5 map to be at least 7x7, i.e. ``floor(H / 32) >= 7``:
+:attr:`DeconvNet.MIN_INPUT_SIZE` = 224 pixels per side. Larger inputs of any size give an output of
+the input's size.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchvision.models import VGG16_BN_Weights, vgg16_bn
+from torchvision.ops import Conv2dNormActivation
+
+from ._api import WeightsEnum, load_weights, override_num_classes, register_model, verify_weights
+from ._common import check_image_batch, init_conv_bn
+
+__all__ = ["DeconvNet", "DeconvNet_VGG16_Weights", "deconvnet_vgg16"]
+
+# (input, output) channels of the 3x3 convs per stage, paper widths.
+_ENCODER = (((3, 64), (64, 64)), ((64, 128), (128, 128)), ((128, 256), (256, 256), (256, 256)),
+            ((256, 512), (512, 512), (512, 512)), ((512, 512), (512, 512), (512, 512)))  # fmt: skip
+_DECODER = (((512, 512), (512, 512), (512, 512)), ((512, 512), (512, 512), (512, 256)),
+            ((256, 256), (256, 256), (256, 128)), ((128, 128), (128, 64)), ((64, 64), (64, 64)))  # fmt: skip
+
+
+def _scaled(channels: int, width: float) -> int:
+    return channels if channels == 3 else max(1, int(round(channels * width)))
+
+
+def _deconv_bn_relu(in_channels: int, out_channels: int, kernel_size: int, padding: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.ConvTranspose2d(in_channels, out_channels, kernel_size, padding=padding, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    )
+
+
+class DeconvNet(nn.Module):
+    """The DeconvNet: VGG-16-BN encoder with pooling switches, fc6/fc7 convs, mirrored deconv decoder.
+
+    ``encoder[s]`` / ``decoder[s]`` hold the conv / deconv blocks of stage ``s`` (decoder stage 0 is
+    the deepest). ``forward`` returns (N, num_classes, H, W) logits.
+
+    Args:
+        num_classes: output classes (21: PASCAL VOC).
+        width: channel multiplier of every layer (1.0 = the paper; smaller only for quick tests).
+        fc_channels: width of fc6/fc7 before scaling (4096).
+    """
+
+    MIN_INPUT_SIZE = 224
+
+    def __init__(self, num_classes: int = 21, width: float = 1.0, fc_channels: int = 4096):
+        super().__init__()
+        if not (isinstance(width, (int, float)) and 0 < width <= 1):
+            raise ValueError(f"width must be in (0, 1], got {width!r}")
+        s = lambda c: _scaled(c, width)
+        self.encoder = nn.ModuleList(
+            [nn.Sequential(*[Conv2dNormActivation(s(i), s(o), 3) for i, o in stage]) for stage in _ENCODER]
+        )
+        fc = s(fc_channels)
+        self.fc6 = Conv2dNormActivation(s(512), fc, 7, padding=0)
+        self.fc7 = Conv2dNormActivation(fc, fc, 1)
+        self.deconv_fc6 = _deconv_bn_relu(fc, s(512), 7, padding=0)
+        self.decoder = nn.ModuleList(
+            [nn.Sequential(*[_deconv_bn_relu(s(i), s(o), 3, padding=1) for i, o in stage]) for stage in _DECODER]
+        )
+        self.classifier = nn.Conv2d(s(64), num_classes, 1)
+        self.num_classes = num_classes
+        self.width = float(width)
+        self.min_input_size: int = self.MIN_INPUT_SIZE
+        init_conv_bn(self)
+
+    def forward(self, x: Tensor) -> Tensor:
+        check_image_batch(x, 3, self.min_input_size, self.min_input_size, "DeconvNet")
+        sizes: list[list[int]] = []
+        switches: list[Tensor] = []
+        for stage in self.encoder:
+            x = stage(x)
+            sizes.append([x.shape[-2], x.shape[-1]])
+            x, indices = F.max_pool2d_with_indices(x, 2, 2)
+            switches.append(indices)
+        x = self.deconv_fc6(self.fc7(self.fc6(x)))
+        depth = len(switches)
+        for i, stage in enumerate(self.decoder):
+            j = depth - 1 - i
+            x = F.max_unpool2d(x, switches[j], 2, 2, output_size=sizes[j])
+            x = stage(x)
+        return self.classifier(x)
+
+    @torch.no_grad()
+    def load_vgg16_bn(self, vgg: nn.Module) -> None:
+        """Copy a torchvision ``vgg16_bn``'s 13 conv+BN layers into the encoder and its fc6/fc7
+        (reshaped to 7x7 / 1x1 convs; their biases are dropped, the following BN absorbs them)."""
+        if self.width != 1.0:
+            raise ValueError(f"VGG-16 weights fit width=1.0 only, this DeconvNet has width={self.width}")
+        convs = [m for m in vgg.features if isinstance(m, nn.Conv2d)]
+        norms = [m for m in vgg.features if isinstance(m, nn.BatchNorm2d)]
+        blocks = [block for stage in self.encoder for block in stage]
+        if len(convs) != len(blocks) or len(norms) != len(blocks):
+            raise ValueError(f"expected a VGG-16-BN with {len(blocks)} conv+BN layers, got {len(convs)}/{len(norms)}")
+        for block, conv, norm in zip(blocks, convs, norms, strict=True):
+            block[0].weight.copy_(conv.weight)
+            block[1].load_state_dict(norm.state_dict())
+        fc6, fc7 = vgg.classifier[0], vgg.classifier[3]
+        self.fc6[0].weight.copy_(fc6.weight.reshape(self.fc6[0].weight.shape))
+        self.fc7[0].weight.copy_(fc7.weight.reshape(self.fc7[0].weight.shape))
+
+
+class DeconvNet_VGG16_Weights(WeightsEnum):
+    """Weights of :func:`deconvnet_vgg16`. No entries yet. Meta schema: :mod:`zoo._api`."""
+
+
+@register_model()
+def deconvnet_vgg16(
+    *,
+    weights: DeconvNet_VGG16_Weights | None = None,
+    progress: bool = True,
+    num_classes: int | None = None,
+    weights_backbone: VGG16_BN_Weights | None = None,
+    width: float = 1.0,
+    **kwargs,
+) -> DeconvNet:
+    """DeconvNet on VGG-16-BN (Noh et al., 2015). Inputs of at least 224x224 (smaller raise a ValueError).
+
+    Args:
+        weights: a :class:`DeconvNet_VGG16_Weights` entry (none published yet) or None.
+        progress: show a download progress bar.
+        num_classes: output classes (default 21, PASCAL VOC).
+        weights_backbone: torchvision ``VGG16_BN_Weights`` (ImageNet) for the 13 encoder convs and fc6/fc7.
+        width: channel multiplier (1.0 = the paper; smaller only for quick tests).
+        **kwargs: :class:`DeconvNet` options (``fc_channels``).
+    """
+    weights = verify_weights(weights, DeconvNet_VGG16_Weights, "deconvnet_vgg16")
+    weights_backbone = verify_weights(weights_backbone, VGG16_BN_Weights, "deconvnet_vgg16", "weights_backbone")
+    if weights is not None:
+        weights_backbone = None
+    if weights_backbone is not None and width != 1.0:
+        raise ValueError(f"VGG-16 weights fit width=1.0 only, got width={width!r} with weights_backbone")
+    num_classes = override_num_classes(num_classes, weights, default=21)
+    model = DeconvNet(num_classes, width, **kwargs)
+    if weights_backbone is not None:
+        model.load_vgg16_bn(vgg16_bn(weights=weights_backbone, progress=progress))
+    return load_weights(model, weights, progress)
+

@@ -1,0 +1,97 @@
+"""Deployment: TorchScript files, ``torch.export`` programs with dynamic H/W, and ONNX.
+
+TorchScript (:func:`torchscript`): the zoo's kernel layers run their pure-PyTorch reference when
+scripted, so the saved file loads with ``torch.jit.load`` in a process where only ``torch`` is
+installed (the SPP-net detector also needs ``import torchvision`` before loading, for
+``torchvision::roi_pool``/``nms``). The kernel-backed alternative is ``torch.export``
+(:func:`export_program`, ``use_kernels=True``): the program calls the ``torch.ops.spp_zoo``
+operators (Triton on CUDA), so ``import kernels`` must run before ``torch.export.load`` / running it,
+as for any custom-operator artifact ("Unknown builtin op" otherwise).
+
+ONNX (:func:`to_onnx`): exported with ``torch.onnx.export(..., dynamo=True)`` on the reference path,
+because ONNX has no ``spp_zoo`` operators, at a fixed input size; needs the ``onnx`` and
+``onnxscript`` packages (``onnxruntime`` to run it).
+"""
+
+import contextlib
+import os
+
+import torch
+from torch import Tensor, nn
+from torch.export import Dim, ExportedProgram
+
+from ._common import kernel_path
+
+__all__ = ["torchscript", "export_program", "to_onnx"]
+
+
+def _size_oblivious():
+    """torch.export otherwise specializes every size that is 1 for the example (DeconvNet's fc6 map at
+    224, ZF-5's conv5 at small inputs) and assumes the others are never 1, which would cut the range
+    of sizes the program accepts. ``backed_size_oblivious`` avoids both."""
+    from torch.fx.experimental import _config
+
+    if hasattr(_config, "backed_size_oblivious"):
+        return _config.patch(backed_size_oblivious=True)
+    return contextlib.nullcontext()
+
+
+def _check_model(model) -> None:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+
+
+def torchscript(model: nn.Module, path: str | os.PathLike | None = None) -> torch.jit.ScriptModule:
+    """Script ``model`` (as it is: call ``.eval()`` first for inference) and save it to ``path`` if given.
+
+    The file needs only ``torch`` at load time (plus ``import torchvision`` for the detector).
+    TorchScript is deprecated upstream (warnings since torch 2.11) but still supported.
+    """
+    _check_model(model)
+    scripted = torch.jit.script(model)
+    if path is not None:
+        scripted.save(os.fspath(path))
+    return scripted
+
+
+def _dynamic_shapes(example: Tensor, dynamic_hw: bool, dynamic_batch: bool):
+    if not isinstance(example, Tensor) or example.dim() != 4:
+        raise ValueError(f"example must be a 4-D (N, C, H, W) tensor, got {example!r:.80}")
+    dims = {}
+    if dynamic_batch:
+        dims[0] = Dim.DYNAMIC
+    if dynamic_hw:
+        dims.update({2: Dim.DYNAMIC, 3: Dim.DYNAMIC})
+    return (dims,) if dims else None
+
+
+def export_program(
+    model: nn.Module, example: Tensor, dynamic_hw: bool = True, dynamic_batch: bool = False, use_kernels: bool = True
+) -> ExportedProgram:
+    """``torch.export.export(model, (example,))`` with height and width dynamic (``dynamic_hw``).
+    Export in eval mode for inference. ``dynamic_batch`` also marks the batch dimension dynamic; export
+    may then still guard it (e.g. batch != 1 for PSPNet), so the default is the example's batch size.
+
+    With ``use_kernels=True`` the program contains the ``torch.ops.spp_zoo`` operators (one node each);
+    with ``False`` the plain PyTorch composites. Size checks of the models become range constraints
+    (e.g. H, W >= 224 for DeconvNet). Exported with ``backed_size_oblivious`` so that feature maps
+    which are 1 pixel wide at the example size (or at other sizes) do not specialize the program.
+    """
+    _check_model(model)
+    dynamic_shapes = _dynamic_shapes(example, dynamic_hw, dynamic_batch)
+    with kernel_path(model, use_kernels), _size_oblivious():
+        return torch.export.export(model, (example,), dynamic_shapes=dynamic_shapes)
+
+
+def to_onnx(model: nn.Module, path: str | os.PathLike, example: Tensor, **kwargs):
+    """Export ``model`` to ONNX at ``example``'s size with the dynamo-based exporter, on the pure-PyTorch path.
+
+    The graph is static in H and W: adaptive pooling whose bins do not divide the input decomposes
+    into size-dependent index tables, so export once per deployment size (any size works, divisible
+    by the pyramid or not). Input name ``"images"``; ``kwargs`` go to ``torch.onnx.export`` (e.g.
+    ``opset_version``). Returns the ``ONNXProgram``.
+    """
+    _check_model(model)
+    _dynamic_shapes(example, False, False)
+    with kernel_path(model, False):
+        return torch.onnx.export(model, (example,), os.fspath(path), dynamo=True, input_names=["images"], **kwargs)

@@ -1,0 +1,253 @@
+"""PSPNet (Zhao et al., CVPR 2017) on the fused pyramid-pooling kernels.
+
+Architecture as in the official code (hszhao/semseg): dilated ResNet of output stride 8 with the deep
+stem, pyramid pooling module (adaptive average pooling at bins 1, 2, 3, 6; per bin a 1x1 conv
+2048 -> 512 without bias, BN, ReLU; bilinear upsampling; concatenation with the input: 4096
+channels), then 3x3 conv 512 + BN + ReLU, Dropout2d(0.1), 1x1 classifier and bilinear upsampling to
+the input size. An auxiliary FCN head on layer3 (1024 -> 256 3x3 conv, BN, ReLU, Dropout2d(0.1),
+1x1) adds deep supervision during training, weighted 0.4 in the loss (:func:`pspnet_loss`).
+
+The pooling runs every bin in ONE :class:`kernels.SpatialPyramidPool` call (``mode="avg"``); its
+flattened output is sliced back into per-bin (N, C, n, n) maps, each goes through its 1x1 conv, and
+:class:`kernels.UpsampleConcat` upsamples and concatenates them after the input in one pass.
+Any input size works (no crop, no warp).
+"""
+
+from collections import OrderedDict
+from collections.abc import Sequence
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchvision.ops import Conv2dNormActivation
+
+import kernels
+from kernels import reference
+
+from ._api import WeightsEnum, load_weights, override_num_classes, register_model, verify_weights
+from ._common import check_image_batch, init_conv_bn
+from .backbones import RESNET_WEIGHTS, SEMSEG_STEM, DilatedResNet
+
+__all__ = [
+    "PSPNet",
+    "PyramidPoolingModule",
+    "PSPNet_ResNet50_Weights",
+    "PSPNet_ResNet101_Weights",
+    "pspnet_resnet50",
+    "pspnet_resnet101",
+    "pspnet_loss",
+    "AUX_LOSS_WEIGHT",
+]
+
+#: Weight of the auxiliary (layer3) loss in PSPNet's deep supervision, from the paper.
+AUX_LOSS_WEIGHT = 0.4
+
+
+class PyramidPoolingModule(nn.Module):
+    """PSPNet's pyramid pooling module: (N, C, H, W) -> (N, C + len(bins) * channels, H, W).
+
+    Equal to the per-bin composite ``cat([x] + [interpolate(relu(bn(conv1x1(adaptive_avg_pool2d(x, n)))),
+    (H, W), bilinear)])``, computed with one fused pooling call and one fused upsample+concat call.
+    ``stages[i]`` is the 1x1 conv + BN + ReLU of ``bins[i]``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 2048,
+        bins: Sequence[int] = (1, 2, 3, 6),
+        channels: int = 512,
+        align_corners: bool = True,
+    ):
+        super().__init__()
+        self.pool = kernels.SpatialPyramidPool(bins, mode="avg")
+        self.bins: list[int] = list(self.pool.levels)
+        self.stages = nn.ModuleList(
+            [Conv2dNormActivation(in_channels, channels, kernel_size=1) for _ in self.bins]
+        )
+        self.concat = kernels.UpsampleConcat(align_corners)
+        self.align_corners: bool = bool(align_corners)
+        self.use_kernels: bool = True
+        self.out_channels = in_channels + len(self.bins) * channels
+
+    def forward(self, x: Tensor) -> Tensor:
+        n, c = x.shape[0], x.shape[1]
+        flat = self.pool(x) if self.use_kernels else reference.spatial_pyramid_pool(x, self.bins, "avg")
+        maps: list[Tensor] = []
+        start = 0
+        for i, stage in enumerate(self.stages):
+            size = self.bins[i]
+            stop = start + c * size * size
+            maps.append(stage(flat[:, start:stop].reshape(n, c, size, size)))
+            start = stop
+        if self.use_kernels:
+            return self.concat(x, maps)
+        return reference.upsample_concat(x, maps, self.align_corners)
+
+
+def _classifier(in_channels: int, channels: int, num_classes: int, dropout: float) -> nn.Sequential:
+    """3x3 conv + BN + ReLU, Dropout2d, 1x1 conv: keys ``0.{0 conv,1 bn}``, ``2`` (classifier)."""
+    return nn.Sequential(
+        Conv2dNormActivation(in_channels, channels, kernel_size=3),
+        nn.Dropout2d(dropout),
+        nn.Conv2d(channels, num_classes, kernel_size=1),
+    )
+
+
+class PSPNet(nn.Module):
+    """PSPNet: ``backbone`` (returning layer3 and layer4 features) + pyramid pooling + classifier.
+
+    ``forward(x)`` returns an ``OrderedDict`` (torchvision segmentation convention) with ``"out"``:
+    (N, num_classes, H, W) logits at the input size, and, in training mode when the model was built
+    with ``aux_loss=True``, ``"aux"``: the auxiliary head's logits at the input size.
+
+    Args:
+        align_corners: bilinear convention of the pyramid upsampling and of the final upsampling
+            (True in hszhao/semseg, False in mmsegmentation).
+    """
+
+    def __init__(
+        self,
+        backbone: DilatedResNet,
+        num_classes: int = 21,
+        aux_loss: bool = False,
+        bins: Sequence[int] = (1, 2, 3, 6),
+        ppm_channels: int = 512,
+        head_channels: int = 512,
+        aux_channels: int = 256,
+        dropout: float = 0.1,
+        align_corners: bool = True,
+    ):
+        super().__init__()
+        if not isinstance(align_corners, bool):
+            raise TypeError(f"align_corners must be a bool, got {type(align_corners).__name__}")
+        self.backbone = backbone
+        self.ppm = PyramidPoolingModule(backbone.out_channels, bins, ppm_channels, align_corners)
+        self.classifier = _classifier(self.ppm.out_channels, head_channels, num_classes, dropout)
+        self.aux_classifier = (
+            _classifier(backbone.aux_channels, aux_channels, num_classes, dropout) if aux_loss else None
+        )
+        self.align_corners = align_corners
+        self.num_classes = num_classes
+        init_conv_bn(self.ppm)
+        init_conv_bn(self.classifier)
+        if self.aux_classifier is not None:
+            init_conv_bn(self.aux_classifier)
+
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
+        check_image_batch(x, 3, 1, 1, "PSPNet")
+        size = [x.shape[-2], x.shape[-1]]
+        c3, c4 = self.backbone(x)
+        out = self.classifier(self.ppm(c4))
+        result: dict[str, Tensor] = OrderedDict()
+        result["out"] = F.interpolate(out, size=size, mode="bilinear", align_corners=self.align_corners)
+        aux_classifier = self.aux_classifier
+        if self.training and aux_classifier is not None:
+            aux = aux_classifier(c3)
+            result["aux"] = F.interpolate(aux, size=size, mode="bilinear", align_corners=self.align_corners)
+        return result
+
+
+def pspnet_loss(
+    outputs: dict[str, Tensor], target: Tensor, aux_weight: float = AUX_LOSS_WEIGHT, ignore_index: int = 255
+) -> Tensor:
+    """PSPNet's deep-supervision loss: ``CE(out) + aux_weight * CE(aux)`` (aux term only when present).
+
+    ``target`` is (N, H, W) int64 class indices, ``ignore_index`` marks unlabeled pixels.
+    """
+    if "out" not in outputs:
+        raise ValueError("outputs must contain 'out' (the dict a PSPNet returns)")
+    if target.dim() != 3:
+        raise ValueError(f"target must be (N, H, W) class indices, got shape {tuple(target.shape)}")
+    loss = F.cross_entropy(outputs["out"], target, ignore_index=ignore_index)
+    if "aux" in outputs:
+        loss = loss + aux_weight * F.cross_entropy(outputs["aux"], target, ignore_index=ignore_index)
+    return loss
+
+
+class PSPNet_ResNet50_Weights(WeightsEnum):
+    """Weights of :func:`pspnet_resnet50`. No entries yet: they come with converted or trained
+    checkpoints (see :mod:`zoo.convert`). Meta schema: :mod:`zoo._api`."""
+
+
+class PSPNet_ResNet101_Weights(WeightsEnum):
+    """Weights of :func:`pspnet_resnet101`. No entries yet. Meta schema: :mod:`zoo._api`."""
+
+
+def _pspnet(
+    arch: str,
+    depth: int,
+    weights_enum: type[WeightsEnum],
+    weights,
+    progress: bool,
+    num_classes: int | None,
+    aux_loss: bool | None,
+    weights_backbone,
+    stem_widths: Sequence[int] | None,
+    contract_dilation: bool,
+    **kwargs,
+) -> PSPNet:
+    weights = verify_weights(weights, weights_enum, arch)
+    weights_backbone = verify_weights(weights_backbone, RESNET_WEIGHTS[depth], arch, "weights_backbone")
+    if weights is not None:
+        weights_backbone = None
+        aux_loss = True if aux_loss is None else aux_loss
+        kwargs.setdefault("align_corners", weights.meta.get("align_corners", True))
+    num_classes = override_num_classes(num_classes, weights, default=21)
+    backbone = DilatedResNet(depth, stem_widths, contract_dilation, weights_backbone, progress)
+    model = PSPNet(backbone, num_classes, aux_loss=bool(aux_loss), **kwargs)
+    return load_weights(model, weights, progress)
+
+
+@register_model()
+def pspnet_resnet50(
+    *,
+    weights: PSPNet_ResNet50_Weights | None = None,
+    progress: bool = True,
+    num_classes: int | None = None,
+    aux_loss: bool | None = None,
+    weights_backbone=None,
+    stem_widths: Sequence[int] | None = SEMSEG_STEM,
+    contract_dilation: bool = False,
+    **kwargs,
+) -> PSPNet:
+    """PSPNet with a dilated ResNet-50 (output stride 8), as hszhao/semseg's PSPNet50.
+
+    Args:
+        weights: a :class:`PSPNet_ResNet50_Weights` entry (none published yet) or None.
+        progress: show a download progress bar.
+        num_classes: output classes (default 21, PASCAL VOC).
+        aux_loss: add the auxiliary layer3 head (its logits are returned in training as ``"aux"``;
+            weight 0.4 in :func:`pspnet_loss`).
+        weights_backbone: torchvision ``ResNet50_Weights`` for the backbone (needs ``stem_widths=None``).
+        stem_widths: deep-stem widths, default (64, 64, 128) as semseg; (32, 32, 64) as mmsegmentation's
+            ResNetV1c; None for torchvision's 7x7 stem.
+        contract_dilation: first block of layer3/layer4 with half dilation (mmsegmentation, torchvision).
+        **kwargs: :class:`PSPNet` options: ``align_corners`` (default True), ``bins``, ``dropout``...
+    """
+    return _pspnet(
+        "pspnet_resnet50", 50, PSPNet_ResNet50_Weights, weights, progress, num_classes, aux_loss,
+        weights_backbone, stem_widths, contract_dilation, **kwargs,
+    )  # fmt: skip
+
+
+@register_model()
+def pspnet_resnet101(
+    *,
+    weights: PSPNet_ResNet101_Weights | None = None,
+    progress: bool = True,
+    num_classes: int | None = None,
+    aux_loss: bool | None = None,
+    weights_backbone=None,
+    stem_widths: Sequence[int] | None = SEMSEG_STEM,
+    contract_dilation: bool = False,
+    **kwargs,
+) -> PSPNet:
+    """PSPNet with a dilated ResNet-101 (output stride 8), as hszhao/semseg's PSPNet101.
+
+    Same arguments as :func:`pspnet_resnet50` (``weights``: :class:`PSPNet_ResNet101_Weights`,
+    ``weights_backbone``: torchvision ``ResNet101_Weights``).
+    """
+    return _pspnet(
+        "pspnet_resnet101", 101, PSPNet_ResNet101_Weights, weights, progress, num_classes, aux_loss,
+        weights_backbone, stem_widths, contract_dilation, **kwargs,
+    )  # fmt: skip
+

@@ -1,0 +1,139 @@
+"""SPP-net classifiers (He et al., ECCV 2014 / TPAMI 2015) on the fused spatial-pyramid-pooling kernel.
+
+A conv trunk, then a spatial pyramid pooling layer (max pooling at levels {6, 3, 2, 1}: 50 bins)
+replacing the last pooling layer, so the fc layers see a fixed-length vector whatever the input size:
+fc6 and fc7 (4096, ReLU, dropout 0.5) and the classifier. Inputs of any size at or above the
+trunk's minimum run without crop or warp, and training may change the input size from batch to
+batch (the paper's multi-size training).
+"""
+
+from collections.abc import Sequence
+
+from torch import Tensor, nn
+
+import kernels
+from kernels import reference
+
+from ._api import WeightsEnum, load_weights, override_num_classes, register_model, verify_weights
+from ._common import check_image_batch
+from .backbones import RESNET_WEIGHTS, ZF5, resnet_trunk
+
+__all__ = ["SPPNet", "SPPNet_ZF5_Weights", "SPPNet_ResNet50_Weights", "sppnet_zf5", "sppnet_resnet50"]
+
+#: The SPP-net pyramid: 6x6 + 3x3 + 2x2 + 1x1 = 50 bins (12,800-d on a 256-channel conv5).
+SPP_LEVELS = (6, 3, 2, 1)
+
+
+class SPPNet(nn.Module):
+    """Conv trunk + spatial pyramid pooling + fc6/fc7 + classifier.
+
+    Args:
+        features: the conv trunk; must expose ``out_channels``.
+        num_classes: classifier outputs.
+        levels: pyramid levels (n x n bins each).
+        representation_size: width of fc6 and fc7 (4096 in the paper).
+        dropout: dropout after fc6 and fc7.
+        min_input_size: inputs smaller than this (per side) are rejected with a ValueError.
+    """
+
+    def __init__(
+        self,
+        features: nn.Module,
+        num_classes: int = 1000,
+        levels: Sequence[int] = SPP_LEVELS,
+        representation_size: int = 4096,
+        dropout: float = 0.5,
+        min_input_size: int = 1,
+    ):
+        super().__init__()
+        self.features = features
+        self.spp = kernels.SpatialPyramidPool(levels, mode="max")
+        self.levels: list[int] = list(self.spp.levels)
+        self.use_kernels: bool = True
+        self.min_input_size: int = int(min_input_size)
+        in_features = self.spp.output_features(features.out_channels)
+        self.fc6 = nn.Sequential(
+            nn.Linear(in_features, representation_size), nn.ReLU(inplace=True), nn.Dropout(dropout)
+        )
+        self.fc7 = nn.Sequential(
+            nn.Linear(representation_size, representation_size), nn.ReLU(inplace=True), nn.Dropout(dropout)
+        )
+        self.classifier = nn.Linear(representation_size, num_classes)
+
+    def pooled_features(self, x: Tensor) -> Tensor:
+        """The fixed-length SPP vector (N, C * sum(n*n)) of a batch of any size."""
+        check_image_batch(x, 3, self.min_input_size, self.min_input_size, "SPPNet")
+        fmap = self.features(x)
+        if self.use_kernels:
+            return self.spp(fmap)
+        return reference.spatial_pyramid_pool(fmap, self.levels, "max")
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.classifier(self.fc7(self.fc6(self.pooled_features(x))))
+
+
+class SPPNet_ZF5_Weights(WeightsEnum):
+    """Weights of :func:`sppnet_zf5`. No entries yet. Meta schema: :mod:`zoo._api`."""
+
+
+class SPPNet_ResNet50_Weights(WeightsEnum):
+    """Weights of :func:`sppnet_resnet50`. No entries yet. Meta schema: :mod:`zoo._api`."""
+
+
+@register_model()
+def sppnet_zf5(
+    *,
+    weights: SPPNet_ZF5_Weights | None = None,
+    progress: bool = True,
+    num_classes: int | None = None,
+    weights_backbone=None,
+    width: float = 1.0,
+    **kwargs,
+) -> SPPNet:
+    """SPP-net classifier on the ZF-5 trunk: conv5 (256 ch) -> SPP {6,3,2,1} (12,800-d) -> fc6/fc7 4096 -> classes.
+
+    Accepts inputs of at least 23x23 (:attr:`ZF5.MIN_INPUT_SIZE`, the smallest leaving conv5
+    non-empty) and batches of any size; smaller inputs raise a ValueError.
+
+    Args:
+        weights: a :class:`SPPNet_ZF5_Weights` entry (none published yet) or None.
+        progress: show a download progress bar.
+        num_classes: classifier outputs (default 1000, ImageNet).
+        weights_backbone: must be None (no ImageNet ZF-5 weights exist in torchvision).
+        width: trunk channel multiplier (1.0 = the paper; smaller only for quick tests).
+        **kwargs: :class:`SPPNet` options (``levels``, ``representation_size``, ``dropout``).
+    """
+    weights = verify_weights(weights, SPPNet_ZF5_Weights, "sppnet_zf5")
+    if weights_backbone is not None:
+        raise ValueError(f"sppnet_zf5 has no pretrained backbone weights; got weights_backbone={weights_backbone!r}")
+    num_classes = override_num_classes(num_classes, weights, default=1000)
+    model = SPPNet(ZF5(width), num_classes, min_input_size=ZF5.MIN_INPUT_SIZE, **kwargs)
+    return load_weights(model, weights, progress)
+
+
+@register_model()
+def sppnet_resnet50(
+    *,
+    weights: SPPNet_ResNet50_Weights | None = None,
+    progress: bool = True,
+    num_classes: int | None = None,
+    weights_backbone=None,
+    **kwargs,
+) -> SPPNet:
+    """SPP-net head on torchvision's ResNet-50 trunk (up to layer4, 2048 ch, stride 32):
+    SPP {6,3,2,1} (102,400-d) -> fc6/fc7 4096 -> classes. Any input size, any batch size.
+
+    Args:
+        weights: a :class:`SPPNet_ResNet50_Weights` entry (none published yet) or None.
+        progress: show a download progress bar.
+        num_classes: classifier outputs (default 1000, ImageNet).
+        weights_backbone: torchvision ``ResNet50_Weights`` for the trunk.
+        **kwargs: :class:`SPPNet` options (``levels``, ``representation_size``, ``dropout``).
+    """
+    weights = verify_weights(weights, SPPNet_ResNet50_Weights, "sppnet_resnet50")
+    weights_backbone = verify_weights(weights_backbone, RESNET_WEIGHTS[50], "sppnet_resnet50", "weights_backbone")
+    if weights is not None:
+        weights_backbone = None
+    num_classes = override_num_classes(num_classes, weights, default=1000)
+    model = SPPNet(resnet_trunk(50, weights_backbone, progress), num_classes, **kwargs)
+    return load_weights(model, weights, progress)
