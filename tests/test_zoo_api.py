@@ -127,9 +127,11 @@ def offline_torchvision_weights(monkeypatch):
             net = torchvision.models.vgg16_bn()
         else:
             raise AssertionError(f"unexpected weights {self!r}")
-        for m in net.modules():  # make BN statistics distinguishable from a fresh init
+        for m in net.modules():  # make BN statistics and conv biases distinguishable from a fresh init
             if isinstance(m, torch.nn.BatchNorm2d):
                 m.running_mean.uniform_(-1, 1)
+            elif isinstance(m, torch.nn.Conv2d) and m.bias is not None:
+                m.bias.data.uniform_(-1, 1)
         made[type(self).__name__] = net.state_dict()
         return net.state_dict()
 
@@ -161,7 +163,14 @@ def test_deconvnet_backbone_weights(offline_torchvision_weights):
     conv_ids = [0, 3, 7, 10, 14, 17, 20, 24, 27, 30, 34, 37, 40]  # torchvision vgg16_bn.features
     for block, i in zip(blocks, conv_ids, strict=True):
         torch.testing.assert_close(block[0].weight, source[f"features.{i}.weight"], rtol=0, atol=0)
-        torch.testing.assert_close(block[1].running_mean, source[f"features.{i + 1}.running_mean"], rtol=0, atol=0)
+        torch.testing.assert_close(  # the VGG conv bias is folded into the BN mean
+            block[1].running_mean, source[f"features.{i + 1}.running_mean"] - source[f"features.{i}.bias"])
+    # the encoder computes VGG's features (eval mode): first stage, conv-bn-relu x2 + pool
+    vgg = torchvision.models.vgg16_bn()
+    vgg.load_state_dict(source)
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(model.eval().encoder[0](x), vgg.eval().features[:6](x), rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(model.fc6[0].weight.flatten(1), source["classifier.0.weight"], rtol=0, atol=0)
     torch.testing.assert_close(model.fc7[0].weight.flatten(1), source["classifier.3.weight"], rtol=0, atol=0)
     with pytest.raises(ValueError, match="width=1.0 only"):

@@ -97,7 +97,12 @@ class DeconvNet(nn.Module):
     @torch.no_grad()
     def load_vgg16_bn(self, vgg: nn.Module) -> None:
         """Copy a torchvision ``vgg16_bn``'s 13 conv+BN layers into the encoder and its fc6/fc7
-        (reshaped to 7x7 / 1x1 convs; their biases are dropped, the following BN absorbs them)."""
+        (reshaped to 7x7 / 1x1 convs).
+
+        The encoder convs have no bias (BN follows): each VGG conv bias is folded into its BN's
+        running mean (``BN(conv(x) + b)`` with mean m equals ``BN(conv(x))`` with mean ``m - b``), so
+        the encoder computes exactly VGG's features in eval mode. fc6/fc7 get fresh BNs here, which
+        absorb their biases in training."""
         if self.width != 1.0:
             raise ValueError(f"VGG-16 weights fit width=1.0 only, this DeconvNet has width={self.width}")
         convs = [m for m in vgg.features if isinstance(m, nn.Conv2d)]
@@ -108,6 +113,8 @@ class DeconvNet(nn.Module):
         for block, conv, norm in zip(blocks, convs, norms, strict=True):
             block[0].weight.copy_(conv.weight)
             block[1].load_state_dict(norm.state_dict())
+            if conv.bias is not None:
+                block[1].running_mean.sub_(conv.bias)
         fc6, fc7 = vgg.classifier[0], vgg.classifier[3]
         self.fc6[0].weight.copy_(fc6.weight.reshape(self.fc6[0].weight.shape))
         self.fc7[0].weight.copy_(fc7.weight.reshape(self.fc7[0].weight.shape))
