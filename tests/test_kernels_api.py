@@ -96,7 +96,7 @@ def test_modules_script_to_the_reference_path(index, tmp_path):
 
 
 @pytest.mark.parametrize("fn", [reference.spatial_pyramid_pool, reference.upsample_concat, reference.roi_spp,
-                                reference.sppf])
+                                reference.roi_spp_torch, reference.sppf])
 def test_reference_functions_are_scriptable(fn):
     torch.jit.script(fn)
 

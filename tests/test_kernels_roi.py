@@ -136,3 +136,30 @@ def test_many_channels_and_bin_groups(device):
     features = make_input((2, 40, 12, 20), torch.float32, device, ties=True)
     rois = random_rois(6, 2, 12, 20, 0.5, torch.float32, device)
     _check(features, rois, (8, 2), 0.5, torch.float32)
+
+
+@given(n=st.integers(1, 2), c=st.integers(1, 3), h=st.integers(1, 15), w=st.integers(1, 15),
+       k=st.integers(0, 8), levels=levels_strategy, scale=st.sampled_from([1.0, 0.5, 1 / 16, 0.3, 0.7]),
+       dtype=st.sampled_from(DTYPES), ties=st.booleans(), seed=st.integers(0, 99))
+def test_pure_torch_reference_equals_torchvision(n, c, h, w, k, levels, scale, dtype, ties, seed):
+    """roi_spp_torch (no torchvision operator, for torch-only TorchScript files) is the same function."""
+    gen = torch.Generator().manual_seed(seed)
+    features = make_input((n, c, h, w), dtype, "cpu", ties)
+    features[0, 0, 0, 0] = float("nan")
+    rois = random_rois(k, n, h, w, scale, dtype, "cpu", gen)
+    _, expected = torchvision_reference(features, rois, levels, scale)
+    assert_same(kernels.reference.roi_spp_torch(features, rois, list(levels), scale), expected.detach().to(dtype))
+
+
+HALF_COORDINATE_ROIS = [[0, 2.5, 0.5, 4.5, 6.5], [0, -0.5, -1.5, 1.5, 2.5], [0, 3.5, 1.5, 3.5, 1.5],
+                        [0, 5.5, 4.5, 0.5, 7.5], [0, 1.25, 2.75, 6.25, 3.75]]
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.5])
+def test_box_coordinates_round_half_away_from_zero(device, scale):
+    """std::round, as torchvision: x.5 goes away from zero (half-to-even would give other windows)."""
+    features = make_input((1, 2, 9, 9), torch.float32, "cpu", ties=False)
+    rois = torch.tensor(HALF_COORDINATE_ROIS) * (1 / scale)
+    _, expected = torchvision_reference(features, rois, (3, 2, 1), scale)
+    assert_same(kernels.roi_spp(features.to(device), rois.to(device), (3, 2, 1), scale), expected.detach())
+    assert_same(kernels.reference.roi_spp_torch(features, rois, [3, 2, 1], scale), expected.detach())
