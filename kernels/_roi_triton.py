@@ -16,16 +16,12 @@ import triton
 import triton.language as tl
 
 from ._runtime import INTERPRET, next_pow2, tables
-from ._triton_utils import div, round_to
+from ._triton_utils import acc_dtype, div, round_to, tl_dtype
 
 _TILE = 16384 if INTERPRET else 4096
 _FLT_MAX = 3.4028234663852886e38
 _COORD_LIMIT = 2.0**29  # clamp before int conversion (torchvision's int cast is undefined beyond int range)
 
-
-def _tl_dtype(dtype: torch.dtype):
-    return {torch.float16: tl.float16, torch.bfloat16: tl.bfloat16, torch.float32: tl.float32,
-            torch.float64: tl.float64}[dtype]
 
 
 @triton.jit
@@ -158,9 +154,6 @@ def _bins_table(levels: tuple[int, ...]):
     return (torch.tensor(rows, dtype=torch.int32),)
 
 
-def _coord_dtype(dtype: torch.dtype):
-    return tl.float64 if dtype == torch.float64 else tl.float32
-
 
 def _effective_scale(spatial_scale: float, dtype: torch.dtype) -> float:
     """spatial_scale as torchvision's kernel sees it: converted to the boxes' dtype (via float)."""
@@ -194,7 +187,7 @@ def forward(features: torch.Tensor, rois: torch.Tensor, levels: list[int], spati
     _forward_kernel[(K * num_cb * num_bg,)](
         features, rois, scale_t, bins, out, argmax, N, C, H, W, S, num_cb, num_bg,
         *features.stride(), *rois.stride(),
-        CT=_coord_dtype(features.dtype), HALF=features.dtype == torch.float16, OUT=_tl_dtype(features.dtype),
+        CT=acc_dtype(features.dtype), HALF=features.dtype == torch.float16, OUT=tl_dtype(features.dtype),
         BLOCK_C=block_c, BLOCK_B=block_b, BLOCK_W=block_w)
     return out, argmax
 
@@ -211,5 +204,5 @@ def backward(grad, features, rois, argmax, levels: list[int], spatial_scale: flo
         block_b, _, block_c, num_cb, num_bg = _launch_shape(C, S)
         _backward_kernel[(K * num_cb * num_bg,)](
             grad.contiguous(), argmax, rois, bins, grad_x, N, C, H * W, S, num_cb, num_bg, rois.stride(0),
-            CT=_coord_dtype(features.dtype), ACC=_coord_dtype(features.dtype), BLOCK_C=block_c, BLOCK_B=block_b)
+            CT=acc_dtype(features.dtype), ACC=acc_dtype(features.dtype), BLOCK_C=block_c, BLOCK_B=block_b)
     return grad_x.to(features.dtype)

@@ -16,19 +16,12 @@ import triton
 import triton.language as tl
 
 from ._runtime import INTERPRET, adaptive_end, adaptive_start, next_pow2, tables
-from ._triton_utils import div, round_to
+from ._triton_utils import acc_dtype, div, round_to, tl_dtype
 
 _BIG = 2**31 - 1
 _TILE = 8192 if INTERPRET else 2048  # elements per program tile
 
 
-def _tl_dtype(dtype: torch.dtype):
-    return {torch.float16: tl.float16, torch.bfloat16: tl.bfloat16, torch.float32: tl.float32,
-            torch.float64: tl.float64}[dtype]
-
-
-def _acc(dtype: torch.dtype):
-    return tl.float64 if dtype == torch.float64 else tl.float32
 
 
 @triton.jit
@@ -280,14 +273,14 @@ def forward(x: torch.Tensor, levels: list[int], mode: str):
     num_cb = triton.cdiv(C, block_c)
     _cells_kernel[(N * num_cb, RC)](
         x, cell_val, cell_idx, row_edges, col_edges, C, W, num_cb, RC, QC, *x.stride(),
-        IS_MAX=is_max, ACC=_acc(x.dtype), BLOCK_C=block_c, BLOCK_H=block_h, BLOCK_W=block_w, BLOCK_Q=block_q)
+        IS_MAX=is_max, ACC=acc_dtype(x.dtype), BLOCK_C=block_c, BLOCK_H=block_h, BLOCK_W=block_w, BLOCK_Q=block_q)
 
     block_b = min(next_pow2(S), 64)
     block_c = max(1, min(next_pow2(C), _TILE // (4 * block_b)))
     num_cb = triton.cdiv(C, block_c)
     _bins_kernel[(N * num_cb, triton.cdiv(S, block_b))](
         cell_val, cell_idx, out, argmax if is_max else cell_idx, tab, C, S, num_cb, RC, QC, max_r, max_q,
-        IS_MAX=is_max, ACC=_acc(x.dtype), OUT=_tl_dtype(x.dtype), BLOCK_C=block_c, BLOCK_B=block_b)
+        IS_MAX=is_max, ACC=acc_dtype(x.dtype), OUT=tl_dtype(x.dtype), BLOCK_C=block_c, BLOCK_B=block_b)
     return out, argmax
 
 
@@ -305,5 +298,5 @@ def backward(grad: torch.Tensor, x: torch.Tensor, argmax: torch.Tensor, levels: 
     num_cb = triton.cdiv(C, block_c)
     _backward_kernel[(N * num_cb, triton.cdiv(H * W, block_p))](
         grad, argmax, grad_x, lv, C, H, W, S, len(levels_t), num_cb, *grad_x.stride(),
-        IS_MAX=mode == "max", ACC=_acc(x.dtype), OUT=_tl_dtype(x.dtype), BLOCK_C=block_c, BLOCK_P=block_p)
+        IS_MAX=mode == "max", ACC=acc_dtype(x.dtype), OUT=tl_dtype(x.dtype), BLOCK_C=block_c, BLOCK_P=block_p)
     return grad_x

@@ -17,14 +17,10 @@ import triton
 import triton.language as tl
 
 from ._runtime import INTERPRET, next_pow2
-from ._triton_utils import round_to
+from ._triton_utils import acc_dtype, round_to, tl_dtype
 
 _TILE = 8192 if INTERPRET else 2048
 
-
-def _tl_dtype(dtype: torch.dtype):
-    return {torch.float16: tl.float16, torch.bfloat16: tl.bfloat16, torch.float32: tl.float32,
-            torch.float64: tl.float64}[dtype]
 
 
 @triton.jit
@@ -188,9 +184,6 @@ def _gather_kernel(gout_ptr, idx_ptr, gskip_ptr, gin_ptr, C, H, W, NUM_CB, NUM_P
     tl.store(dst, round_to(skip + acc, OUT).to(OUT), mask=m)
 
 
-def _acc(dtype: torch.dtype):
-    return tl.float64 if dtype == torch.float64 else tl.float32
-
 
 def forward(x: torch.Tensor, kernel_size: int) -> torch.Tensor:
     N, C, H, W = x.shape
@@ -206,7 +199,7 @@ def forward(x: torch.Tensor, kernel_size: int) -> torch.Tensor:
     num_cb, num_th, num_tw = triton.cdiv(C, block_c), triton.cdiv(H, th), triton.cdiv(W, bw)
     _forward_kernel[(N * num_cb * num_th * num_tw,)](
         x, out, C, H, W, num_cb, num_th, num_tw, *x.stride(), *out.stride(),
-        R=R, ACC=_acc(x.dtype), BLOCK_C=block_c, TH=th, BW=bw)
+        R=R, ACC=acc_dtype(x.dtype), BLOCK_C=block_c, TH=th, BW=bw)
     return out
 
 
@@ -221,7 +214,7 @@ def backward(grad: torch.Tensor, x: torch.Tensor, out: torch.Tensor, kernel_size
     block_c = max(1, min(next_pow2(C), _TILE // (2 * block_p)))
     num_cb, num_p = triton.cdiv(C, block_c), triton.cdiv(H * W, block_p)
     grid = (N * num_cb * num_p,)
-    acc, out_t = _acc(x.dtype), _tl_dtype(x.dtype)
+    acc, out_t = acc_dtype(x.dtype), tl_dtype(x.dtype)
     _argmax_kernel[grid](x, out, idx, N, C, H, W, num_cb, num_p, *x.stride(), *out.stride(),
                          K=kernel_size, ACC=acc, BLOCK_C=block_c, BLOCK_P=block_p)
     g_out = grad[:, 3 * C:]

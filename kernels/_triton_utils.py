@@ -1,7 +1,21 @@
 """Small Triton helpers shared by the kernels."""
 
+import torch
 import triton
 import triton.language as tl
+
+_TL_DTYPES = {torch.float16: tl.float16, torch.bfloat16: tl.bfloat16, torch.float32: tl.float32,
+              torch.float64: tl.float64}
+
+
+def tl_dtype(dtype: torch.dtype):
+    """The Triton dtype of a torch floating dtype."""
+    return _TL_DTYPES[dtype]
+
+
+def acc_dtype(dtype: torch.dtype):
+    """Accumulator / compute dtype of the kernels: float64 for float64 inputs, float32 otherwise."""
+    return tl.float64 if dtype == torch.float64 else tl.float32
 
 
 @triton.jit

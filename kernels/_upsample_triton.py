@@ -14,14 +14,10 @@ import triton
 import triton.language as tl
 
 from ._runtime import INTERPRET, next_pow2, tables
-from ._triton_utils import round_to
+from ._triton_utils import acc_dtype, round_to, tl_dtype
 
 _TILE = 8192 if INTERPRET else 2048
 
-
-def _tl_dtype(dtype: torch.dtype):
-    return {torch.float16: tl.float16, torch.bfloat16: tl.bfloat16, torch.float32: tl.float32,
-            torch.float64: tl.float64}[dtype]
 
 
 @triton.jit
@@ -200,10 +196,10 @@ def forward(x: torch.Tensor, pooled: list[torch.Tensor], align_corners: bool) ->
     meta_t = torch.tensor(meta or [[0, 0, 0, 0]], dtype=torch.int32, device=x.device)
     base_t = torch.tensor(bases or [0], dtype=torch.int64, device=x.device)
     num_p = triton.cdiv(H * W, block_p)
-    acc = tl.float64 if x.dtype == torch.float64 else tl.float32
+    acc = acc_dtype(x.dtype)
     _forward_kernel[(N * len(blocks) * num_p,)](
         x, flat, out, blk, meta_t, base_t, yi, yw, xi, xw, Cx, H, W, num_p, len(blocks),
-        *x.stride(), *out.stride(), ACC=acc, OUT=_tl_dtype(x.dtype), BLOCK_C=block_c, BLOCK_P=block_p)
+        *x.stride(), *out.stride(), ACC=acc, OUT=tl_dtype(x.dtype), BLOCK_C=block_c, BLOCK_P=block_p)
     return out
 
 
@@ -211,7 +207,7 @@ def backward(grad: torch.Tensor, pooled: list[torch.Tensor], x_channels: int, al
     N, _, H, W = grad.shape
     yi, yw, xi, xw, *ranges = _get_tables(grad.shape, pooled, align_corners, grad.device)
     L = len(pooled)
-    acc = tl.float64 if grad.dtype == torch.float64 else tl.float32
+    acc = acc_dtype(grad.dtype)
     grads, out_c = [], x_channels
     for k, p in enumerate(pooled):
         C, hk, wk = p.shape[1:]
@@ -225,6 +221,6 @@ def backward(grad: torch.Tensor, pooled: list[torch.Tensor], x_channels: int, al
             _backward_kernel[(N * num_cb * hk * num_s,)](
                 grad, gp, yi[k * H:], yw[k * H:], xi[k * W:], xw[k * W:], ranges[k], ranges[L + k],
                 C, hk, wk, num_s, num_cb, out_c, *grad.stride(),
-                ACC=acc, OUT=_tl_dtype(grad.dtype), BLOCK_C=block_c, BLOCK_W=block_w, BLOCK_S=block_s)
+                ACC=acc, OUT=tl_dtype(grad.dtype), BLOCK_C=block_c, BLOCK_W=block_w, BLOCK_S=block_s)
         out_c += C
     return grads
