@@ -197,8 +197,8 @@ def backward(grad, features, rois, argmax, levels: list[int], spatial_scale: flo
     K = rois.shape[0]
     levels_t = tuple(levels)
     S = sum(n * n for n in levels_t)
-    acc_dtype = torch.float64 if features.dtype == torch.float64 else torch.float32
-    grad_x = torch.zeros((N, C, H, W), dtype=acc_dtype, device=features.device)
+    sum_dtype = torch.float64 if features.dtype == torch.float64 else torch.float32
+    grad_x = torch.zeros((N, C, H, W), dtype=sum_dtype, device=features.device)
     if K > 0 and C > 0 and N > 0:
         (bins,) = tables.get(("roi_bins", levels_t), features.device, lambda: _bins_table(levels_t))
         block_b, _, block_c, num_cb, num_bg = _launch_shape(C, S)

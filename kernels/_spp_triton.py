@@ -261,8 +261,8 @@ def forward(x: torch.Tensor, levels: list[int], mode: str):
     row_edges, col_edges, tab, max_r, max_q, max_cell_h = tables.get(
         ("spp_fwd", H, W, levels_t), x.device, lambda: _forward_tables(H, W, levels_t))
     RC, QC = row_edges.numel() - 1, col_edges.numel() - 1
-    acc_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
-    cell_val = torch.empty((N, C, RC, QC), dtype=acc_dtype, device=x.device)
+    cell_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+    cell_val = torch.empty((N, C, RC, QC), dtype=cell_dtype, device=x.device)
     # avg mode never touches the index buffers: a one-element stand-in, never a null pointer
     cell_idx = torch.empty((N, C, RC, QC) if is_max else (1,), dtype=torch.int32, device=x.device)
 
