@@ -1,5 +1,6 @@
 """SPP-net detector: shared trunk, RoI-SPP pooling, RPN or given proposals, training, scripting."""
 
+import copy
 import subprocess
 import sys
 import textwrap
@@ -7,9 +8,12 @@ import textwrap
 import pytest
 import torch
 import torchvision
-from torchvision.ops import roi_pool
+from torchvision.models.detection.roi_heads import RoIHeads
+from torchvision.models.detection.rpn import RegionProposalNetwork
+from torchvision.ops import box_iou, roi_pool
 
 import zoo
+from zoo import _nms
 from zoo.detection import RoISPPPooler
 
 SMALL = {
@@ -148,34 +152,169 @@ def test_resnet50_detector_runs():
     assert len(detections) == 2 and detections[0]["boxes"].shape[1] == 4
 
 
-def test_scripted_detector_file_runs_with_torch_and_torchvision_only(tmp_path):
+def test_eager_detections_and_losses_equal_torchvisions_rpn_and_roi_heads():
+    """SPPRegionProposalNetwork / SPPRoIHeads only swap in zoo._nms: torchvision's own classes give the same."""
+    model = _detector(box_score_thresh=0.05).eval()
+    stock = copy.deepcopy(model)
+    stock.rpn.__class__ = RegionProposalNetwork
+    stock.roi_heads.__class__ = RoIHeads
+    stock.rpn.box_similarity = stock.roi_heads.box_similarity = box_iou
+    proposals = [
+        torch.tensor([[10.0, 10.0, 60.0, 80.0], [12.0, 8.0, 58.0, 84.0]]),
+        torch.tensor([[5.0, 5.0, 50.0, 50.0]]),
+    ]
+    with torch.no_grad():
+        for args in ((_images(),), (_images(), None, proposals)):
+            for ours, theirs in zip(model(*args), stock(*args), strict=True):
+                assert ours["boxes"].shape[0] > 0
+                for key in ("boxes", "labels", "scores"):
+                    assert torch.equal(ours[key], theirs[key])
+    losses = []
+    for m in (model.train(), stock.train()):
+        torch.manual_seed(3)
+        losses.append(m(_images(), TARGETS))
+    assert losses[0].keys() == losses[1].keys()
+    for key in losses[0]:
+        assert torch.equal(losses[0][key], losses[1][key])
+
+
+def test_scripted_detector_file_runs_with_torch_only(tmp_path):
     model = _detector().eval()
-    # sizes whose resize factor is exact: torchvision's GeneralizedRCNNTransform rounds the resized
-    # size differently when scripted (e.g. 100 x 1.28 -> 128 eager, 127 scripted), for any model
+    # sizes whose resize factor is exact (x2, x1; x0.5, x4): torchvision's GeneralizedRCNNTransform rounds the
+    # resized size differently when scripted (e.g. 100 x 1.28 -> 128 eager, 127 scripted), for any model
     torch.manual_seed(1)
-    images = [torch.rand(3, 64, 96), torch.rand(3, 128, 160)]
-    proposals = [torch.tensor([[10.0, 10.0, 60.0, 50.0]]), torch.tensor([[5.0, 5.0, 50.0, 50.0]])]
+    batches = [[torch.rand(3, 64, 96), torch.rand(3, 128, 160)], [torch.rand(3, 256, 320), torch.rand(3, 32, 40)]]
+    proposals = [
+        [torch.tensor([[10.0, 10.0, 60.0, 50.0]]), torch.tensor([[5.0, 5.0, 50.0, 50.0], [0.0, 0.0, 120.0, 90.0]])],
+        [torch.tensor([[20.0, 30.0, 200.0, 240.0]]), torch.tensor([[2.0, 3.0, 30.0, 25.0]])],
+    ]
     zoo.export.torchscript(model, tmp_path / "detector.pt")
     with torch.no_grad():
-        expected = [model(images), model(images, proposals=proposals)]
-    torch.save((images, proposals), tmp_path / "inputs.pt")
+        expected = [model(images) for images in batches]
+        expected += [model(images, proposals=given) for images, given in zip(batches, proposals, strict=True)]
+    torch.save((batches, proposals), tmp_path / "inputs.pt")
     script = textwrap.dedent(
         f"""
         import sys
-        sys.modules["zoo"] = None
-        sys.modules["kernels"] = None
-        import torch, torchvision  # torchvision registers roi_pool and nms
+        for name in ("zoo", "kernels", "torchvision"):
+            sys.modules[name] = None  # import fails: the file must not need them
+        import torch
         model = torch.jit.load(r"{tmp_path}/detector.pt")
-        images, proposals = torch.load(r"{tmp_path}/inputs.pt")
+        batches, proposals = torch.load(r"{tmp_path}/inputs.pt")
         with torch.no_grad():
-            outputs = [model(images)[1], model(images, None, proposals)[1]]
+            outputs = [model(images)[1] for images in batches]
+            outputs += [model(images, None, given)[1] for images, given in zip(batches, proposals)]
+        assert not [name for name in sys.modules if name.startswith(("torchvision.", "zoo.", "kernels."))]
         torch.save(outputs, r"{tmp_path}/outputs.pt")
         """
     )
     subprocess.run([sys.executable, "-W", "ignore", "-c", script], check=True, timeout=300)
     outputs = torch.load(tmp_path / "outputs.pt")
+    assert len(outputs) == len(expected) == 4
     for got, want in zip(outputs, expected, strict=True):
         for a, b in zip(got, want, strict=True):
-            for key in ("boxes", "labels", "scores"):
+            assert b["boxes"].shape[0] > 0 and a["labels"].shape == b["labels"].shape
+            assert torch.equal(a["labels"], b["labels"])
+            for key in ("boxes", "scores"):
                 torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-4)
-    assert torchvision.__version__  # the loading process needed torchvision; this one has it too
+
+
+# zoo._nms: pure-PyTorch NMS and box helpers, exactly torchvision's results
+
+
+def _random_boxes(n, generator, dtype=torch.float32, integer=False, scale=100.0):
+    corner = torch.rand(n, 2, generator=generator) * scale
+    size = torch.rand(n, 2, generator=generator) * scale / 3
+    boxes = torch.cat([corner, corner + size], 1)
+    return (boxes.round() if integer else boxes).to(dtype)
+
+
+NMS_THRESHOLDS = (0.0, 0.1, 0.3, 1 / 3, 0.5, 0.7, 1.0)
+
+
+@pytest.mark.parametrize("scripted", [False, True], ids=["eager", "scripted"])
+def test_nms_and_batched_nms_equal_torchvision(scripted):
+    nms = torch.jit.script(_nms.nms) if scripted else _nms.nms
+    batched_nms = torch.jit.script(_nms.batched_nms) if scripted else _nms.batched_nms
+    generator = torch.Generator().manual_seed(0)
+    for trial in range(40):
+        n = [0, 1, 2, 7, 30, 80][trial % 6]
+        dtype = torch.float64 if trial % 5 == 4 else torch.float32
+        boxes = _random_boxes(n, generator, dtype, integer=trial % 3 == 0)  # integer corners: exact IoU ties
+        if trial % 2:  # many tied scores
+            scores = torch.randint(0, 3, (n,), generator=generator).to(dtype)
+        else:
+            scores = torch.rand(n, generator=generator, dtype=dtype)
+        if n >= 7:
+            boxes[3] = boxes[4] = boxes[1]  # identical boxes, with and without identical scores
+            scores[4] = scores[1]
+        idxs = torch.randint(0, 4, (n,), generator=generator)
+        for threshold in NMS_THRESHOLDS:
+            expected = torchvision.ops.nms(boxes, scores, threshold)
+            assert torch.equal(nms(boxes, scores, threshold), expected), (trial, threshold)
+            expected = torchvision.ops.batched_nms(boxes, scores, idxs, threshold)
+            assert torch.equal(batched_nms(boxes, scores, idxs, threshold), expected), (trial, threshold)
+
+
+@pytest.mark.parametrize("scripted", [False, True], ids=["eager", "scripted"])
+def test_batched_nms_on_more_than_4000_coordinates_uses_torchvisions_per_class_variant(scripted):
+    batched_nms = torch.jit.script(_nms.batched_nms) if scripted else _nms.batched_nms
+    generator = torch.Generator().manual_seed(1)
+    for n, classes in ((1001, 3), (2500, 20)):  # boxes.numel() > 4000: torchvision loops over the classes
+        boxes = _random_boxes(n, generator)
+        scores = torch.randint(0, 50, (n,), generator=generator).float() / 50  # ties across classes too
+        idxs = torch.randint(0, classes, (n,), generator=generator)
+        for threshold in (0.3, 0.7):
+            expected = torchvision.ops.batched_nms(boxes, scores, idxs, threshold)
+            assert torch.equal(batched_nms(boxes, scores, idxs, threshold), expected)
+    boxes = _random_boxes(2000, generator)
+    scores = torch.rand(2000, generator=generator)
+    assert torch.equal(_nms.nms(boxes, scores, 0.5), torchvision.ops.nms(boxes, scores, 0.5))
+
+
+def test_nms_threshold_is_strict_and_compared_in_double_like_torchvision():
+    # IoU exactly 0.5: not suppressed at 0.5 (strict >)
+    boxes = torch.tensor([[0.0, 0.0, 2.0, 1.0], [0.0, 0.0, 1.0, 1.0]])
+    scores = torch.tensor([0.9, 0.8])
+    for threshold in (0.5, 0.4999, 0.5001):
+        assert torch.equal(_nms.nms(boxes, scores, threshold), torchvision.ops.nms(boxes, scores, threshold))
+    assert _nms.nms(boxes, scores, 0.5).tolist() == [0, 1]
+    # thresholds at and just around a float32 IoU value, below float32 resolution: the CPU kernel compares
+    # the float IoU with the double threshold
+    generator = torch.Generator().manual_seed(2)
+    for _ in range(20):
+        pair = _random_boxes(2, generator)
+        pair[1, :2] = pair[0, :2] + 1  # overlapping
+        iou = torchvision.ops.box_iou(pair[:1], pair[1:])[0, 0].item()
+        for threshold in (iou, iou - 1e-12, iou + 1e-12, torch.tensor(iou).nextafter(torch.tensor(0.0)).item()):
+            got = _nms.nms(pair, torch.tensor([0.9, 0.1]), threshold)
+            assert torch.equal(got, torchvision.ops.nms(pair, torch.tensor([0.9, 0.1]), threshold)), threshold
+
+
+def test_nms_empty_and_bad_inputs():
+    empty = torch.zeros(0, 4)
+    assert _nms.nms(empty, torch.zeros(0), 0.5).dtype == torch.int64
+    assert _nms.nms(empty, torch.zeros(0), 0.5).shape == (0,)
+    assert _nms.batched_nms(empty, torch.zeros(0), torch.zeros(0, dtype=torch.int64), 0.5).shape == (0,)
+    with pytest.raises(ValueError, match=r"\(N, 4\)"):
+        _nms.nms(torch.zeros(3, 5), torch.zeros(3), 0.5)
+    with pytest.raises(ValueError, match="scores"):
+        _nms.nms(torch.zeros(3, 4), torch.zeros(2), 0.5)
+
+
+def test_box_helpers_equal_torchvision():
+    generator = torch.Generator().manual_seed(3)
+    boxes = _random_boxes(50, generator, scale=140.0) - 20
+    boxes[:5, 2:] = boxes[:5, :2] + 0.005  # tiny boxes
+    other = _random_boxes(30, generator)
+    ops = torchvision.ops
+    for fn in (_nms, torch.jit.script(_nms.box_iou)):
+        iou = fn.box_iou(boxes, other) if fn is _nms else fn(boxes, other)
+        assert torch.equal(iou, ops.box_iou(boxes, other))
+    assert torch.equal(_nms.box_area(boxes), ops.box_area(boxes))
+    for size in ((100, 120), (64, 64)):
+        assert torch.equal(_nms.clip_boxes_to_image(boxes, size), ops.clip_boxes_to_image(boxes, size))
+        batched = boxes.reshape(5, 10, 4)
+        assert torch.equal(_nms.clip_boxes_to_image(batched, size), ops.clip_boxes_to_image(batched, size))
+    for min_size in (1e-2, 1.0, 10.0):
+        assert torch.equal(_nms.remove_small_boxes(boxes, min_size), ops.remove_small_boxes(boxes, min_size))

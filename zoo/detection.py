@@ -4,7 +4,8 @@ The conv trunk runs ONCE on the whole (resized) image; every region is pooled fr
 feature map by :class:`kernels.RoISPP` at levels {6, 3, 2, 1} (50 bins, torchvision's ``roi_pool``
 conventions, ``spatial_scale`` = 1 / feature stride), then fc6/fc7 (4096, ReLU, dropout), class
 scores over ``num_classes`` (background included, torchvision's convention) and per-class box
-regression, then per-class NMS (``torchvision.ops.batched_nms`` inside torchvision's ``RoIHeads``).
+regression, then per-class NMS (torchvision's ``batched_nms`` in eager mode; when scripted, the
+pure-PyTorch, result-identical one of :mod:`zoo._nms`).
 
 Region proposals come from a built-in region proposal network (so the model runs end to end from an
 image, is trainable and scriptable), or from boxes the caller passes in (e.g. selective search, as in
@@ -13,17 +14,21 @@ Everything else is torchvision's detection machinery (``GeneralizedRCNN``, ``Reg
 ``RoIHeads``, ``GeneralizedRCNNTransform``), so inputs, targets, losses and outputs follow
 torchvision's detection API.
 
-A TorchScript file of a detector needs ``import torchvision`` before ``torch.jit.load`` (its
-``roi_pool``/``nms`` operators), not ``zoo`` nor ``kernels``. Note that torchvision's
-``GeneralizedRCNNTransform`` rounds the resized image size differently when scripted (a 100-pixel
-side scaled by 1.28 gives 128 eager, 127 scripted), so eager and scripted detections agree exactly
-only where the resize factor is exact.
+A TorchScript file of a detector loads and runs with ``torch`` alone (not ``torchvision``, ``zoo`` nor
+``kernels``): scripted, RoI-SPP runs ``kernels.reference.roi_spp_torch`` and the RPN / box-head
+post-processing and training-time matching use :mod:`zoo._nms`, so the file holds no
+``torch.ops.torchvision`` operator (torchvision's pure-Python detection code is compiled into it).
+Note that torchvision's ``GeneralizedRCNNTransform`` rounds the resized image size differently when
+scripted (a 100-pixel side scaled by 1.28 gives 128 eager, 127 scripted), so eager and scripted
+detections agree exactly only where the resize factor is exact.
 """
 
 from collections import OrderedDict
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
+import torchvision
 from torch import Tensor, nn
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
@@ -37,11 +42,14 @@ from torchvision.ops._utils import convert_boxes_to_roi_format
 import kernels
 from kernels import reference
 
+from . import _nms
 from ._api import WeightsEnum, load_weights, override_num_classes, register_model, verify_weights
 from .backbones import RESNET_WEIGHTS, ZF5, resnet_trunk
 
 __all__ = [
     "RoISPPPooler",
+    "SPPRegionProposalNetwork",
+    "SPPRoIHeads",
     "SPPBoxHead",
     "SPPNetDetector",
     "SPPDetector_ZF5_Weights",
@@ -53,13 +61,25 @@ __all__ = [
 SPP_LEVELS = (6, 3, 2, 1)
 
 
+def _batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: float) -> Tensor:
+    """torchvision's C++/CUDA NMS in eager mode (fast, no host sync); its pure-PyTorch equal
+    (:func:`zoo._nms.batched_nms`, same kept indices) when scripted, so the file needs only torch."""
+    if torch.jit.is_scripting():
+        return _nms.batched_nms(boxes, scores, idxs, iou_threshold)
+    return torchvision.ops.batched_nms(boxes, scores, idxs, iou_threshold)
+
+
 class RoISPPPooler(nn.Module):
     """RoI spatial pyramid pooling with ``MultiScaleRoIAlign``'s interface, for ``RoIHeads.box_roi_pool``.
 
     ``forward(features, proposals, image_shapes)`` pools every box of ``proposals`` (one (L_i, 4)
     tensor per image, in resized-image pixels) from ``features[featmap_name]`` and returns
-    (sum L_i, C * sum(n*n)).
+    (sum L_i, C * sum(n*n)). Scripted, it runs ``kernels.reference.roi_spp_torch`` (pure PyTorch, same
+    values), so the TorchScript file needs no ``torchvision::roi_pool``.
     """
+
+    # the kernel module (whose scripted forward calls torchvision::roi_pool) stays out of TorchScript
+    __jit_ignored_attributes__ = ["roi_spp"]
 
     def __init__(self, featmap_name: str = "0", levels: Sequence[int] = SPP_LEVELS, spatial_scale: float = 1 / 16):
         super().__init__()
@@ -77,6 +97,8 @@ class RoISPPPooler(nn.Module):
     ) -> Tensor:
         fmap = features[self.featmap_name]
         rois = convert_boxes_to_roi_format(proposals)
+        if torch.jit.is_scripting():
+            return reference.roi_spp_torch(fmap, rois, self.levels, self.spatial_scale)
         if self.use_kernels:
             return self.roi_spp(fmap, rois)
         return reference.roi_spp(fmap, rois, self.levels, self.spatial_scale)
@@ -94,6 +116,128 @@ class SPPBoxHead(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         x = self.dropout(torch.relu(self.fc6(x.flatten(1))))
         return self.dropout(torch.relu(self.fc7(x)))
+
+
+class SPPRegionProposalNetwork(RegionProposalNetwork):
+    """torchvision's ``RegionProposalNetwork`` with :mod:`zoo._nms` box operations (same results).
+
+    ``filter_proposals`` is re-implemented (torchvision's calls ``torchvision::nms``) and the training
+    matcher's IoU is :func:`zoo._nms.box_iou` (torchvision's ``box_iou`` also compiles a
+    ``torchvision::box_iou_rotated`` branch), so the scripted module holds no torchvision operator.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.box_similarity = _nms.box_iou
+
+    def filter_proposals(
+        self,
+        proposals: Tensor,
+        objectness: Tensor,
+        image_shapes: list[tuple[int, int]],
+        num_anchors_per_level: list[int],
+    ) -> tuple[list[Tensor], list[Tensor]]:
+        """Per image: the top ``pre_nms_top_n`` anchors of each level, clipped to the image, boxes with a
+        side below ``min_size`` and scores below ``score_thresh`` dropped, NMS per level, then the
+        best ``post_nms_top_n``. Returns boxes and objectness probabilities, by decreasing score."""
+        num_images = proposals.shape[0]
+        device = proposals.device
+        objectness = objectness.detach().reshape(num_images, -1)  # no gradient through the ranking
+        level_ids: list[Tensor] = []
+        for level, count in enumerate(num_anchors_per_level):
+            level_ids.append(torch.full((count,), level, dtype=torch.int64, device=device))
+        levels = torch.cat(level_ids, 0).reshape(1, -1).expand_as(objectness)
+
+        top = self._get_top_n_idx(objectness, num_anchors_per_level)
+        rows = torch.arange(num_images, device=device)[:, None]
+        probabilities = torch.sigmoid(objectness[rows, top])
+        levels = levels[rows, top]
+        proposals = proposals[rows, top]
+
+        kept_boxes: list[Tensor] = []
+        kept_scores: list[Tensor] = []
+        for i, image_shape in enumerate(image_shapes):
+            boxes = _nms.clip_boxes_to_image(proposals[i], image_shape)
+            scores, level = probabilities[i], levels[i]
+            keep = _nms.remove_small_boxes(boxes, self.min_size)
+            boxes, scores, level = boxes[keep], scores[keep], level[keep]
+            keep = torch.where(scores >= self.score_thresh)[0]
+            boxes, scores, level = boxes[keep], scores[keep], level[keep]
+            keep = _batched_nms(boxes, scores, level, self.nms_thresh)[: self.post_nms_top_n()]
+            kept_boxes.append(boxes[keep])
+            kept_scores.append(scores[keep])
+        return kept_boxes, kept_scores
+
+
+class SPPRoIHeads(RoIHeads):
+    """torchvision's ``RoIHeads`` (box branch) with :mod:`zoo._nms` box operations (same results).
+
+    ``postprocess_detections`` (torchvision's calls ``torchvision::nms``) and ``assign_targets_to_proposals``
+    (torchvision's ``box_iou`` compiles a ``torchvision::box_iou_rotated`` branch) are re-implemented.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.box_similarity = _nms.box_iou
+
+    def assign_targets_to_proposals(
+        self, proposals: list[Tensor], gt_boxes: list[Tensor], gt_labels: list[Tensor]
+    ) -> tuple[list[Tensor], list[Tensor]]:
+        """Per image: the matched ground-truth index of every proposal (0 where unmatched) and its
+        label (0 = background below the low IoU threshold, -1 = ignored between the thresholds)."""
+        matched_idxs: list[Tensor] = []
+        labels: list[Tensor] = []
+        for i, proposals_i in enumerate(proposals):
+            gt_boxes_i, gt_labels_i = gt_boxes[i], gt_labels[i]
+            count = proposals_i.shape[0]
+            if gt_boxes_i.numel() == 0:  # an image without objects: everything is background
+                matched_i = torch.zeros((count,), dtype=torch.int64, device=proposals_i.device)
+                labels_i = torch.zeros((count,), dtype=torch.int64, device=proposals_i.device)
+            else:
+                matches = self.proposal_matcher(_nms.box_iou(gt_boxes_i, proposals_i))
+                matched_i = matches.clamp(min=0)
+                labels_i = gt_labels_i[matched_i].to(dtype=torch.int64)
+                labels_i[matches == self.proposal_matcher.BELOW_LOW_THRESHOLD] = 0
+                labels_i[matches == self.proposal_matcher.BETWEEN_THRESHOLDS] = -1  # the sampler skips -1
+            matched_idxs.append(matched_i)
+            labels.append(labels_i)
+        return matched_idxs, labels
+
+    def postprocess_detections(
+        self,
+        class_logits: Tensor,
+        box_regression: Tensor,
+        proposals: list[Tensor],
+        image_shapes: list[tuple[int, int]],
+    ) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
+        """Per image: class-specific boxes decoded and clipped, background dropped, one candidate per
+        (proposal, class) with softmax score ``> score_thresh`` and both sides ``>= 0.01``, NMS per
+        class, the best ``detections_per_img``. Returns boxes, scores and labels by decreasing score."""
+        device = class_logits.device
+        num_classes = class_logits.shape[-1]
+        counts = [p.shape[0] for p in proposals]
+        all_boxes = self.box_coder.decode(box_regression, proposals).split(counts, 0)
+        all_scores = F.softmax(class_logits, -1).split(counts, 0)
+
+        result_boxes: list[Tensor] = []
+        result_scores: list[Tensor] = []
+        result_labels: list[Tensor] = []
+        for i, image_shape in enumerate(image_shapes):
+            boxes = _nms.clip_boxes_to_image(all_boxes[i], image_shape)
+            scores = all_scores[i]
+            labels = torch.arange(num_classes, device=device).view(1, -1).expand_as(scores)
+            boxes = boxes[:, 1:].reshape(-1, 4)  # class 0 (background) is no detection
+            scores = scores[:, 1:].reshape(-1)
+            labels = labels[:, 1:].reshape(-1)
+            keep = torch.where(scores > self.score_thresh)[0]
+            boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
+            keep = _nms.remove_small_boxes(boxes, 1e-2)
+            boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
+            keep = _batched_nms(boxes, scores, labels, self.nms_thresh)[: self.detections_per_img]
+            result_boxes.append(boxes[keep])
+            result_scores.append(scores[keep])
+            result_labels.append(labels[keep])
+        return result_boxes, result_scores, result_labels
 
 
 class SPPNetDetector(GeneralizedRCNN):
@@ -148,7 +292,7 @@ class SPPNetDetector(GeneralizedRCNN):
             raise ValueError("backbone must have an 'out_channels' attribute")
         channels = backbone.out_channels
         anchors = AnchorGenerator((tuple(anchor_sizes),), (tuple(aspect_ratios),))
-        rpn = RegionProposalNetwork(
+        rpn = SPPRegionProposalNetwork(
             anchors,
             RPNHead(channels, anchors.num_anchors_per_location()[0]),
             rpn_fg_iou_thresh,
@@ -160,7 +304,7 @@ class SPPNetDetector(GeneralizedRCNN):
             rpn_nms_thresh,
         )
         pooler = RoISPPPooler("0", levels, 1.0 / feature_stride)
-        roi_heads = RoIHeads(
+        roi_heads = SPPRoIHeads(
             pooler,
             SPPBoxHead(pooler.output_features(channels), representation_size, dropout),
             FastRCNNPredictor(representation_size, num_classes),

@@ -2,8 +2,8 @@
 
 TorchScript (:func:`torchscript`): the zoo's kernel layers run their pure-PyTorch reference when
 scripted, so the saved file loads with ``torch.jit.load`` in a process where only ``torch`` is
-installed (the SPP-net detector also needs ``import torchvision`` before loading, for
-``torchvision::roi_pool``/``nms``). The kernel-backed alternative is ``torch.export``
+installed, the SPP-net detector included (scripted, its RoI-SPP, NMS and box operations are
+pure PyTorch). The kernel-backed alternative is ``torch.export``
 (:func:`export_program`, ``use_kernels=True``): the program calls the ``torch.ops.spp_zoo``
 operators (Triton on CUDA), so ``import kernels`` must run before ``torch.export.load`` / running it,
 as for any custom-operator artifact ("Unknown builtin op" otherwise).
@@ -44,7 +44,7 @@ def _check_model(model) -> None:
 def torchscript(model: nn.Module, path: str | os.PathLike | None = None) -> torch.jit.ScriptModule:
     """Script ``model`` (as it is: call ``.eval()`` first for inference) and save it to ``path`` if given.
 
-    The file needs only ``torch`` at load time (plus ``import torchvision`` for the detector).
+    The file needs only ``torch`` at load time.
     TorchScript is deprecated upstream (warnings since torch 2.11) but still supported.
     """
     _check_model(model)
