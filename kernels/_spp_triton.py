@@ -154,14 +154,15 @@ def _bins_kernel(val_ptr, idx_ptr, out_ptr, argmax_ptr, tab_ptr,
 
 @triton.jit
 def _backward_kernel(grad_ptr, argmax_ptr, gx_ptr, lv_ptr,
-                     C, H, W, S, L, NUM_CB, sgn, sgc, sgh, sgw,
+                     C, H, W, S, L, NUM_CB, NUM_P, sgn, sgc, sgh, sgw,
                      IS_MAX: tl.constexpr, ACC: tl.constexpr, OUT: tl.constexpr,
                      BLOCK_C: tl.constexpr, BLOCK_P: tl.constexpr):
-    pid = tl.program_id(0)
-    n = pid // NUM_CB
-    offs_c = (pid % NUM_CB) * BLOCK_C + tl.arange(0, BLOCK_C)
+    pid = tl.program_id(0)  # one flat axis: pixel tiles fastest (grid axes 1 and 2 stop at 65535)
+    nc = pid // NUM_P
+    n = nc // NUM_CB
+    offs_c = (nc % NUM_CB) * BLOCK_C + tl.arange(0, BLOCK_C)
     mask_c = offs_c < C
-    offs_p = tl.program_id(1) * BLOCK_P + tl.arange(0, BLOCK_P)
+    offs_p = (pid % NUM_P) * BLOCK_P + tl.arange(0, BLOCK_P)
     mask_p = offs_p < H * W
     h = offs_p // W
     w = offs_p % W
@@ -296,7 +297,8 @@ def backward(grad: torch.Tensor, x: torch.Tensor, argmax: torch.Tensor, levels: 
     block_p = min(next_pow2(H * W), 256 if INTERPRET else 128)
     block_c = max(1, min(next_pow2(C), _TILE // (4 * block_p)))
     num_cb = triton.cdiv(C, block_c)
-    _backward_kernel[(N * num_cb, triton.cdiv(H * W, block_p))](
-        grad, argmax, grad_x, lv, C, H, W, S, len(levels_t), num_cb, *grad_x.stride(),
+    num_p = triton.cdiv(H * W, block_p)
+    _backward_kernel[(N * num_cb * num_p,)](
+        grad, argmax, grad_x, lv, C, H, W, S, len(levels_t), num_cb, num_p, *grad_x.stride(),
         IS_MAX=mode == "max", ACC=acc_dtype(x.dtype), OUT=tl_dtype(x.dtype), BLOCK_C=block_c, BLOCK_P=block_p)
     return grad_x
