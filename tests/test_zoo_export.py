@@ -12,6 +12,7 @@ from zoo import export
 
 _BUILDS = {
     "pspnet_resnet50": (lambda: zoo.pspnet_resnet50(num_classes=3, aux_loss=True), [(41, 49), (30, 37)]),
+    "pspnet_resnet101": (lambda: zoo.pspnet_resnet101(num_classes=2), [(33, 33), (25, 40)]),
     "sppnet_zf5": (lambda: zoo.sppnet_zf5(num_classes=5, width=0.25, representation_size=32), [(64, 64), (97, 45)]),
     "sppnet_resnet50": (lambda: zoo.sppnet_resnet50(num_classes=4, representation_size=16), [(64, 64), (47, 81)]),
     "deconvnet_vgg16": (lambda: zoo.deconvnet_vgg16(num_classes=3, width=1 / 16), [(224, 224), (250, 231)]),
@@ -78,7 +79,7 @@ def test_scripted_pspnet_keeps_train_mode_aux_output_and_errors():
         scripted.eval()(torch.randn(1, 4, 33, 33))
 
 
-@pytest.mark.parametrize("name", ["pspnet_resnet50", "sppnet_zf5", "deconvnet_vgg16"])
+@pytest.mark.parametrize("name", ["pspnet_resnet50", "sppnet_zf5", "sppnet_resnet50", "deconvnet_vgg16"])
 def test_torch_export_dynamic_height_width(name):
     model, sizes = _model(name)
     model.eval()
