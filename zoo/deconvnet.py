@@ -54,6 +54,8 @@ class DeconvNet(nn.Module):
         fc_channels: width of fc6/fc7 before scaling (4096).
     """
 
+    min_input_size: int
+
     MIN_INPUT_SIZE = 224
 
     def __init__(self, num_classes: int = 21, width: float = 1.0, fc_channels: int = 4096):
@@ -74,7 +76,7 @@ class DeconvNet(nn.Module):
         self.classifier = nn.Conv2d(s(64), num_classes, 1)
         self.num_classes = num_classes
         self.width = float(width)
-        self.min_input_size: int = self.MIN_INPUT_SIZE
+        self.min_input_size = self.MIN_INPUT_SIZE
         init_conv_bn(self)
 
     def forward(self, x: Tensor) -> Tensor:

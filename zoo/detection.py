@@ -78,6 +78,10 @@ class RoISPPPooler(nn.Module):
     values), so the TorchScript file needs no ``torchvision::roi_pool``.
     """
 
+    levels: list[int]
+    spatial_scale: float
+    use_kernels: bool
+
     # the kernel module (whose scripted forward calls torchvision::roi_pool) stays out of TorchScript
     __jit_ignored_attributes__ = ["roi_spp"]
 
@@ -85,9 +89,9 @@ class RoISPPPooler(nn.Module):
         super().__init__()
         self.featmap_name = featmap_name
         self.roi_spp = kernels.RoISPP(levels, spatial_scale)
-        self.levels: list[int] = list(self.roi_spp.levels)
-        self.spatial_scale: float = float(self.roi_spp.spatial_scale)
-        self.use_kernels: bool = True
+        self.levels = list(self.roi_spp.levels)
+        self.spatial_scale = float(self.roi_spp.spatial_scale)
+        self.use_kernels = True
 
     def output_features(self, channels: int) -> int:
         return self.roi_spp.output_features(channels)

@@ -50,6 +50,10 @@ class PyramidPoolingModule(nn.Module):
     ``stages[i]`` is the 1x1 conv + BN + ReLU of ``bins[i]``.
     """
 
+    bins: list[int]
+    align_corners: bool
+    use_kernels: bool
+
     def __init__(
         self,
         in_channels: int = 2048,
@@ -59,13 +63,13 @@ class PyramidPoolingModule(nn.Module):
     ):
         super().__init__()
         self.pool = kernels.SpatialPyramidPool(bins, mode="avg")
-        self.bins: list[int] = list(self.pool.levels)
+        self.bins = list(self.pool.levels)
         self.stages = nn.ModuleList(
             [Conv2dNormActivation(in_channels, channels, kernel_size=1) for _ in self.bins]
         )
         self.concat = kernels.UpsampleConcat(align_corners)
-        self.align_corners: bool = bool(align_corners)
-        self.use_kernels: bool = True
+        self.align_corners = bool(align_corners)
+        self.use_kernels = True
         self.out_channels = in_channels + len(self.bins) * channels
 
     def forward(self, x: Tensor) -> Tensor:

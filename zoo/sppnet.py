@@ -36,6 +36,10 @@ class SPPNet(nn.Module):
         min_input_size: inputs smaller than this (per side) are rejected with a ValueError.
     """
 
+    levels: list[int]
+    use_kernels: bool
+    min_input_size: int
+
     def __init__(
         self,
         features: nn.Module,
@@ -48,9 +52,9 @@ class SPPNet(nn.Module):
         super().__init__()
         self.features = features
         self.spp = kernels.SpatialPyramidPool(levels, mode="max")
-        self.levels: list[int] = list(self.spp.levels)
-        self.use_kernels: bool = True
-        self.min_input_size: int = int(min_input_size)
+        self.levels = list(self.spp.levels)
+        self.use_kernels = True
+        self.min_input_size = int(min_input_size)
         in_features = self.spp.output_features(features.out_channels)
         self.fc6 = nn.Sequential(
             nn.Linear(in_features, representation_size), nn.ReLU(inplace=True), nn.Dropout(dropout)
