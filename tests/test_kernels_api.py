@@ -95,10 +95,16 @@ def test_modules_script_to_the_reference_path(index, tmp_path):
     torch.testing.assert_close(loaded(*inputs), module(*inputs))
 
 
-@pytest.mark.parametrize("fn", [reference.spatial_pyramid_pool, reference.upsample_concat, reference.roi_spp,
-                                reference.roi_spp_torch, reference.sppf])
-def test_reference_functions_are_scriptable(fn):
-    torch.jit.script(fn)
+@pytest.mark.parametrize("fn, args", [
+    (reference.spatial_pyramid_pool, (X, [4, 2, 1], "max")),
+    (reference.upsample_concat, (X, [torch.randn(2, 2, 3, 3)], True)),
+    (reference.roi_spp, (X, ROIS, [3, 1], 0.5)),
+    (reference.roi_spp_torch, (X, ROIS, [3, 1], 0.5)),
+    (reference.sppf, (X, 5)),
+])
+def test_reference_functions_are_scriptable(fn, args):
+    scripted = torch.jit.script(fn)
+    assert_same(scripted(*args), fn(*args))
 
 
 # --------------------------------------------------------------------------- operator registration
