@@ -168,6 +168,20 @@ def _get_tables(x_shape, pooled, align_corners, device):
                       lambda: _tables(H, W, sizes, align_corners, dtype))
 
 
+def _segment_tables(N: int, Cx: int, level_shapes: tuple[tuple[int, int, int], ...], block_c: int):
+    """Channel blocks of the output as (segment, first channel); per level (C, h, w, output channel);
+    per level its element offset in the packed buffer of pooled maps."""
+    blocks, meta, bases, out_c, base = [[0, c0] for c0 in range(0, Cx, block_c)], [], [], Cx, 0
+    for k, (c, h, w) in enumerate(level_shapes):
+        blocks += [[k + 1, c0] for c0 in range(0, c, block_c)]
+        meta.append([c, h, w, out_c])
+        bases.append(base)
+        out_c += c
+        base += N * c * h * w
+    return (torch.tensor(blocks, dtype=torch.int32), torch.tensor(meta or [[0, 0, 0, 0]], dtype=torch.int32),
+            torch.tensor(bases or [0], dtype=torch.int64))
+
+
 def forward(x: torch.Tensor, pooled: list[torch.Tensor], align_corners: bool) -> torch.Tensor:
     N, Cx, H, W = x.shape
     channels = [Cx] + [p.shape[1] for p in pooled]
@@ -183,22 +197,13 @@ def forward(x: torch.Tensor, pooled: list[torch.Tensor], align_corners: bool) ->
         yi = yw = xi = xw = flat = x.new_empty((1,))
     block_p = min(next_pow2(H * W), 128)
     block_c = max(1, min(next_pow2(max(channels)), _TILE // (4 * block_p)))
-    blocks, meta, bases, out_c, base = [], [], [], Cx, 0
-    for seg, c in enumerate(channels):
-        blocks += [[seg, c0] for c0 in range(0, c, block_c)]
-        if seg > 0:
-            p = pooled[seg - 1]
-            meta.append([c, p.shape[2], p.shape[3], out_c])
-            bases.append(base)
-            out_c += c
-            base += p.numel()
-    blk = torch.tensor(blocks, dtype=torch.int32, device=x.device)
-    meta_t = torch.tensor(meta or [[0, 0, 0, 0]], dtype=torch.int32, device=x.device)
-    base_t = torch.tensor(bases or [0], dtype=torch.int64, device=x.device)
+    level_shapes = tuple(tuple(p.shape[1:]) for p in pooled)
+    blk, meta_t, base_t = tables.get(("upsample_segments", N, Cx, level_shapes, block_c), x.device,
+                                     lambda: _segment_tables(N, Cx, level_shapes, block_c))
     num_p = triton.cdiv(H * W, block_p)
     acc = acc_dtype(x.dtype)
-    _forward_kernel[(N * len(blocks) * num_p,)](
-        x, flat, out, blk, meta_t, base_t, yi, yw, xi, xw, Cx, H, W, num_p, len(blocks),
+    _forward_kernel[(N * blk.shape[0] * num_p,)](
+        x, flat, out, blk, meta_t, base_t, yi, yw, xi, xw, Cx, H, W, num_p, blk.shape[0],
         *x.stride(), *out.stride(), ACC=acc, OUT=tl_dtype(x.dtype), BLOCK_C=block_c, BLOCK_P=block_p)
     return out
 
