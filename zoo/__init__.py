@@ -64,7 +64,7 @@ __all__ = [
     "sppnet_zf5",
 ]
 
-_LAZY_SUBMODULES = ("convert", "export")
+_LAZY_SUBMODULES = ("convert", "export", "datasets", "transforms")
 
 
 def __getattr__(name: str):
