@@ -108,7 +108,18 @@ def _check_size(size: Any) -> int | None:
 
 
 def _to_image(array: np.ndarray) -> tv_tensors.Image:
-    return tv_tensors.Image(torch.from_numpy(np.array(array, copy=True)).permute(2, 0, 1).contiguous())
+    # transpose in numpy: torch's multi-threaded copy of a small tensor is slow on a busy CPU
+    return tv_tensors.Image(torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1))))
+
+
+def _tight_boxes(masks: np.ndarray) -> np.ndarray:
+    boxes = np.zeros((masks.shape[0], 4), dtype=np.float32)
+    for k, mask in enumerate(masks):
+        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        if rows.size == 0:
+            raise ValueError(f"mask {k} is empty")
+        boxes[k] = (cols[0], rows[0], cols[-1] + 1, rows[-1] + 1)
+    return boxes
 
 
 def masks_to_tight_boxes(masks: torch.Tensor) -> torch.Tensor:
@@ -117,14 +128,7 @@ def masks_to_tight_boxes(masks: torch.Tensor) -> torch.Tensor:
     (torchvision.ops.masks_to_boxes gives max col / max row instead, the pixel-center convention.)"""
     if masks.ndim != 3:
         raise ValueError(f"masks must have shape (K, H, W), got {tuple(masks.shape)}")
-    boxes = torch.zeros((masks.shape[0], 4), dtype=torch.float32)
-    for k, mask in enumerate(masks.bool()):
-        rows = torch.nonzero(mask.any(dim=1)).flatten()
-        cols = torch.nonzero(mask.any(dim=0)).flatten()
-        if rows.numel() == 0:
-            raise ValueError(f"mask {k} is empty")
-        boxes[k] = torch.tensor([cols[0], rows[0], cols[-1] + 1, rows[-1] + 1], dtype=torch.float32)
-    return boxes
+    return torch.from_numpy(_tight_boxes(masks.detach().cpu().bool().numpy()))
 
 
 class _GlyphDataset(Dataset):
@@ -231,13 +235,12 @@ class SceneDetection(_SceneDataset):
     def __getitem__(self, index: int) -> tuple[Any, Any]:
         image, masks, labels = self.scene(index)
         height, width = image.shape[:2]
-        instance_masks = torch.from_numpy(masks.astype(np.uint8))
         target = {
             "boxes": tv_tensors.BoundingBoxes(
-                masks_to_tight_boxes(instance_masks), format="XYXY", canvas_size=(height, width)
+                torch.from_numpy(_tight_boxes(masks)), format="XYXY", canvas_size=(height, width)
             ),
             "labels": torch.from_numpy(labels),
-            "masks": tv_tensors.Mask(instance_masks),
+            "masks": tv_tensors.Mask(torch.from_numpy(masks.astype(np.uint8))),
         }
         return self._apply(_to_image(image), target)
 
