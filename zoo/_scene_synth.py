@@ -65,8 +65,10 @@ BACKGROUND_MAX_SIDE = 256
 SHIPPED_GLYPHS_PER_CLASS = {"test": 30, "val": 30, "train": 100}
 
 GLYPH_THRESHOLD = 24  # a resized glyph pixel belongs to the object when its intensity (0..255) exceeds this
-MIN_VISIBLE_FRACTION = 0.25  # an object less visible than this (occluded) is not drawn at all
-MIN_VISIBLE_PIXELS = 12
+# an object whose visible (not occluded) part is under any of these is not drawn at all
+MIN_VISIBLE_FRACTION = 0.3  # of its pixels
+MIN_VISIBLE_PIXELS = 24
+MIN_VISIBLE_BOX_SIDE = 4  # both sides of the box of its visible pixels
 
 
 # ----------------------------------------------------------------------------------------------- Fashion-MNIST
@@ -287,6 +289,14 @@ def _visible_owners(placed: list[tuple[int, int, np.ndarray]], height: int, widt
     return owner
 
 
+def _visible_enough(visible: np.ndarray, pixels: int) -> bool:
+    count = int(visible.sum())
+    if count < MIN_VISIBLE_PIXELS or count < MIN_VISIBLE_FRACTION * pixels:
+        return False
+    rows, cols = np.flatnonzero(visible.any(axis=1)), np.flatnonzero(visible.any(axis=0))
+    return rows[-1] - rows[0] + 1 >= MIN_VISIBLE_BOX_SIDE and cols[-1] - cols[0] + 1 >= MIN_VISIBLE_BOX_SIDE
+
+
 def compose_scene(
     rng: np.random.Generator,
     glyphs: np.ndarray,
@@ -298,9 +308,11 @@ def compose_scene(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A scene: random-size background photo with ``count_range`` glyph objects pasted at random scales/positions.
 
-    Objects less than MIN_VISIBLE_FRACTION visible (or under MIN_VISIBLE_PIXELS) after occlusion by later objects
-    are not drawn. Returns (uint8 (H, W, 3) image, bool (K, H, W) visible instance masks, int64 (K,) labels in 0..9),
-    instances in drawing order (later ones occlude earlier ones).
+    Objects whose visible part (after occlusion by later objects) is under MIN_VISIBLE_FRACTION of their pixels,
+    MIN_VISIBLE_PIXELS pixels or MIN_VISIBLE_BOX_SIDE box side are not drawn.
+
+    Returns (uint8 (H, W, 3) image, bool (K, H, W) visible instance masks, int64 (K,) labels in 0..9), instances in
+    drawing order (later ones occlude earlier ones).
     """
     height = int(rng.integers(side_range[0], side_range[1] + 1))
     width = int(rng.integers(side_range[0], side_range[1] + 1))
@@ -319,11 +331,10 @@ def compose_scene(
     # only uncovers the ones below it, so this terminates with every kept object above the thresholds
     while True:
         owner = _visible_owners([(t, lft, m) for t, lft, _, m, _ in objects], height, width)
-        visible = np.bincount(owner[owner >= 0], minlength=len(objects))
         keep = [
             k
-            for k, (_, _, _, mask, _) in enumerate(objects)
-            if visible[k] >= MIN_VISIBLE_PIXELS and visible[k] >= MIN_VISIBLE_FRACTION * mask.sum()
+            for k, (top, left, _, mask, _) in enumerate(objects)
+            if _visible_enough(owner[top : top + mask.shape[0], left : left + mask.shape[1]] == k, int(mask.sum()))
         ]
         if len(keep) == len(objects):
             break

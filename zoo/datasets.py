@@ -4,9 +4,10 @@ trees (detection), torchvision-style, built offline and deterministically.
 Scenes: real Fashion-MNIST glyphs, cropped to their object, scaled (longest side 12..80 px, aspect jitter 0.8..1.25),
 tinted with a random color (half of them also shaded by a photo texture) and pasted at random positions onto random
 crops of real photos (scikit-image's CC0 / public-domain samples) of random size (each side 96..192 px). An object is
-exactly the glyph pixels whose resized intensity exceeds 24 / 255; later objects occlude earlier ones, objects less
-than 25 % visible are not drawn, and masks and boxes are those of the visible pixels. ``SceneSegmentation`` and
-``SceneDetection`` serve the same scenes (item ``i`` of a split is the same picture in both).
+exactly the glyph pixels whose resized intensity exceeds 24 / 255; later objects occlude earlier ones; objects less
+than 30 % visible (or with under 24 visible pixels, or a visible box side under 4 px) are not drawn at all; masks
+and boxes are those of the visible pixels. ``SceneSegmentation`` and ``SceneDetection`` serve the same scenes (item
+``i`` of a split is the same picture in both).
 
 Classification view: one object (longest side 16 px .. the image's shorter side) per image of random size
 (each side 48..128 px), label in 0..9 (``CLASSES[label + 1]``).
@@ -357,7 +358,7 @@ def _summary(values: list[float] | np.ndarray) -> dict[str, float]:
 def scene_statistics(split: str, *, size: int | None = None, root=None, glyphs: str = "auto") -> dict[str, Any]:
     """Statistics of a scene split: image sizes, objects per image, instances and pixel share per class."""
     dataset = SceneDetection(split, size=size, root=root, glyphs=glyphs)
-    heights, widths, counts, sides = [], [], [], []
+    heights, widths, counts, sides, short_sides = [], [], [], [], []
     instances = np.zeros(len(CLASSES), dtype=np.int64)
     pixels = np.zeros(len(CLASSES), dtype=np.int64)
     for index in range(len(dataset)):
@@ -370,6 +371,7 @@ def scene_statistics(split: str, *, size: int | None = None, root=None, glyphs: 
             pixels[label] += int(mask.sum())
             rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
             sides.append(max(rows[-1] - rows[0], cols[-1] - cols[0]) + 1)
+            short_sides.append(min(rows[-1] - rows[0], cols[-1] - cols[0]) + 1)
         pixels[0] += image.shape[0] * image.shape[1] - int(masks.sum())
     return {
         "split": split,
@@ -379,6 +381,7 @@ def scene_statistics(split: str, *, size: int | None = None, root=None, glyphs: 
         "width": _summary(widths),
         "objects_per_image": _summary(counts),
         "box_longest_side": _summary(sides),
+        "box_shortest_side": _summary(short_sides),
         "instances_per_class": {CLASSES[c]: int(instances[c]) for c in range(1, len(CLASSES))},
         "pixel_share_per_class": {CLASSES[c]: round(float(pixels[c] / pixels.sum()), 4) for c in range(len(CLASSES))},
     }
@@ -458,6 +461,7 @@ def main(argv: list[str] | None = None) -> int:
     stats = commands.add_parser("stats", help="print dataset statistics as JSON")
     stats.add_argument("--split", choices=SPLITS, action="append", help="split(s) (default: val and test)")
     stats.add_argument("--size", type=int, default=None, help="number of scene/classification items per split")
+    stats.add_argument("--glyphs", choices=GLYPH_SOURCES, default="auto", help="glyph source of the train split")
     stats.add_argument("--trees", action="store_true", help="also TreeDetection (train/val need deepforest)")
     examples = commands.add_parser("examples", help="write the example images")
     examples.add_argument("directory", nargs="?", default=str(EXAMPLES_DIR))
@@ -468,8 +472,8 @@ def main(argv: list[str] | None = None) -> int:
         report = {}
         for split in args.split or ["val", "test"]:
             report[split] = {
-                "scenes": scene_statistics(split, size=args.size),
-                "classification": classification_statistics(split, size=args.size),
+                "scenes": scene_statistics(split, size=args.size, glyphs=args.glyphs),
+                "classification": classification_statistics(split, size=args.size, glyphs=args.glyphs),
             }
             if args.trees:
                 report[split]["trees"] = tree_statistics(split)
