@@ -268,6 +268,8 @@ def test_bad_arguments(cls, tmp_path):
         cls("train", root=tmp_path / "missing")
     with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist"):
         cls("train", root=tmp_path, glyphs="full")
+    with pytest.raises(FileNotFoundError, match="apt-get install dataset-fashion-mnist"):
+        cls("train", root=tmp_path)  # an explicit root must hold the files
     dataset = cls("test", size=2)
     with pytest.raises(IndexError):
         dataset[2]

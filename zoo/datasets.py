@@ -158,6 +158,8 @@ class _GlyphDataset(Dataset):
         self.root = None if root is None else os.fspath(root)
         if root is not None and not Path(root).is_dir():
             raise FileNotFoundError(f"root {self.root!r} is not a directory (the directory of Fashion-MNIST's files)")
+        if glyphs == "auto" and root is not None:
+            glyphs = "full"  # an explicit root asks for the files in it
         if split != "train" or glyphs == "subset" or (glyphs == "auto" and not synth.has_fashion_mnist(self.root)):
             #: where the glyphs come from: "shipped-<split>" or "fashion-mnist-train" (all 60000)
             self.glyph_source = f"shipped-{split}"
@@ -208,8 +210,8 @@ class SceneSegmentation(_SceneDataset):
 
     Args:
         split: "train", "val" or "test".
-        root: directory of Fashion-MNIST's idx files for the train split (default: $SPP_ZOO_FASHION_MNIST or
-            /usr/share/datasets/fashion-mnist when present); ignored by val and test.
+        root: directory of Fashion-MNIST's idx files for the train split (then they must be there); default:
+            $SPP_ZOO_FASHION_MNIST or /usr/share/datasets/fashion-mnist when present. val and test ignore it.
         transforms: callable ``(image, mask) -> (image, mask)``, e.g. :class:`zoo.transforms.SegmentationPreset`.
         size: number of items (default ``SCENE_SPLIT_SIZES[split]``); item i does not depend on it.
         glyphs: "auto" (full Fashion-MNIST train set when available, else the shipped subset), "full" (required;
