@@ -120,6 +120,19 @@ def test_scene_labels_are_exact():
     assert total_objects >= 2 * len(detection)
 
 
+def test_pixels_labelled_background_are_the_background_photo():
+    """No object pixel is left unlabelled (dropped objects are not drawn): replay the scene's first random draws."""
+    segmentation = datasets.SceneSegmentation("test", size=10)
+    for index in range(len(segmentation)):
+        image, semantic = segmentation[index]
+        rng = np.random.default_rng([datasets.SEED, 2, 0, index])  # test split, scene view
+        height, width = (int(rng.integers(low, high + 1)) for low, high in [datasets.SCENE_SIDES] * 2)
+        background = np.round(synth.sample_background(rng, height, width)).astype(np.uint8)
+        outside = (semantic == 0).numpy()
+        np.testing.assert_array_equal(image.permute(1, 2, 0).numpy()[outside], background[outside])
+        assert (image.permute(1, 2, 0).numpy()[~outside] != background[~outside]).any(axis=-1).mean() > 0.9
+
+
 def test_classification_items():
     dataset = datasets.SceneClassification("test", size=60)
     labels = []
