@@ -354,8 +354,10 @@ def compose_single(
     *,
     side_range: tuple[int, int],
     min_object: int,
+    min_object_fraction: float,
 ) -> tuple[np.ndarray, int]:
-    """A classification image: one glyph object at a random scale and position on a random-size background.
+    """A classification image: one glyph object at a random scale and position on a random-size background; the
+    object's longest side is log-uniform from max(min_object, min_object_fraction * shorter side) to the shorter side.
 
     Returns (uint8 (H, W, 3) image, label in 0..9).
     """
@@ -363,7 +365,8 @@ def compose_single(
     width = int(rng.integers(side_range[0], side_range[1] + 1))
     image = sample_background(rng, height, width)
     index = int(rng.integers(len(glyphs)))
-    side = round(_log_uniform(rng, min_object, min(height, width)))
+    shorter = min(height, width)
+    side = round(_log_uniform(rng, max(min_object, min_object_fraction * shorter), shorter))
     colors, mask = render_glyph(rng, glyphs[index], side, min(height, width))
     top = int(rng.integers(height - mask.shape[0] + 1))
     left = int(rng.integers(width - mask.shape[1] + 1))

@@ -9,8 +9,8 @@ than 30 % visible (or with under 24 visible pixels, or a visible box side under 
 and boxes are those of the visible pixels. ``SceneSegmentation`` and ``SceneDetection`` serve the same scenes (item
 ``i`` of a split is the same picture in both).
 
-Classification view: one object (longest side 16 px .. the image's shorter side) per image of random size
-(each side 48..128 px), label in 0..9 (``CLASSES[label + 1]``).
+Classification view: one object per image of random size (each side 48..128 px), its longest side log-uniform from
+max(20 px, 0.35 x the image's shorter side) to the shorter side, label in 0..9 (``CLASSES[label + 1]``).
 
 Every item is generated on the fly from ``numpy.random.default_rng([SEED, split, view, index])``, so it is identical
 on every machine and in every worker. The val and test splits draw their glyphs from Fashion-MNIST's test set, the
@@ -84,7 +84,8 @@ SCENE_SIDES = (96, 192)
 SCENE_OBJECT_SIDES = (12, 80)
 SCENE_OBJECTS = (1, 6)
 CLASSIFICATION_SIDES = (48, 128)
-CLASSIFICATION_MIN_OBJECT = 16
+CLASSIFICATION_MIN_OBJECT = 20
+CLASSIFICATION_MIN_OBJECT_FRACTION = 0.35
 GLYPH_SOURCES = ("auto", "full", "subset")
 EXAMPLES_DIR = synth.DATA_DIR / "examples"
 
@@ -267,6 +268,7 @@ class SceneClassification(_GlyphDataset):
             self._glyph_labels,
             side_range=CLASSIFICATION_SIDES,
             min_object=CLASSIFICATION_MIN_OBJECT,
+            min_object_fraction=CLASSIFICATION_MIN_OBJECT_FRACTION,
         )
         return self._apply(_to_image(image), label)
 
