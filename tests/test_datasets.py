@@ -2,6 +2,7 @@
 
 import hashlib
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -325,3 +326,11 @@ def test_statistics():
     assert abs(sum(stats["pixel_share_per_class"].values()) - 1) < 1e-3
     classification = datasets.classification_statistics("test", size=20)
     assert sum(classification["images_per_class"].values()) == 20
+
+
+def test_command_line(capsys):
+    assert datasets.main(["stats", "--split", "test", "--size", "4"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["test"]["scenes"]["images"] == 4 and report["test"]["classification"]["images"] == 4
+    assert datasets.main(["stats", "--split", "test", "--size", "-1"]) == 2
+    assert "size must be >= 0" in capsys.readouterr().err

@@ -472,6 +472,14 @@ def main(argv: list[str] | None = None) -> int:
     assets = commands.add_parser("build-assets", help="rebuild the shipped assets from the installed sources")
     assets.add_argument("directory", nargs="?", default=str(synth.DATA_DIR))
     args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        print(f"{parser.prog} {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "stats":
         report = {}
         for split in args.split or ["val", "test"]:
