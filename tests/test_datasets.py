@@ -1,5 +1,6 @@
 """zoo.datasets and zoo.transforms: determinism, label exactness, tv_tensors types, aligned transforms, trees."""
 
+import gzip
 import hashlib
 import importlib.util
 import json
@@ -334,3 +335,26 @@ def test_command_line(capsys):
     assert report["test"]["scenes"]["images"] == 4 and report["test"]["classification"]["images"] == 4
     assert datasets.main(["stats", "--split", "test", "--size", "-1"]) == 2
     assert "size must be >= 0" in capsys.readouterr().err
+
+
+def test_fashion_mnist_reader_accepts_debian_and_torchvision_layouts(tmp_path):
+    """The full train set is read from idx files: gzipped (Debian) or raw under FashionMNIST/raw (torchvision)."""
+    images = np.arange(3 * 28 * 28, dtype=np.uint32).reshape(3, 28, 28).astype(np.uint8)
+    labels = np.asarray([4, 0, 9], dtype=np.uint8)
+    image_idx = bytes([0, 0, 8, 3]) + b"".join(n.to_bytes(4, "big") for n in (3, 28, 28)) + images.tobytes()
+    label_idx = bytes([0, 0, 8, 1]) + (3).to_bytes(4, "big") + labels.tobytes()
+    debian, torchvision_root = tmp_path / "debian", tmp_path / "tv"
+    debian.mkdir()
+    (torchvision_root / "FashionMNIST" / "raw").mkdir(parents=True)
+    (debian / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(image_idx))
+    (debian / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(label_idx))
+    (torchvision_root / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").write_bytes(image_idx)
+    (torchvision_root / "FashionMNIST" / "raw" / "train-labels-idx1-ubyte").write_bytes(label_idx)
+    for root in (debian, torchvision_root):
+        dataset = datasets.SceneClassification("train", root=root, size=5)
+        assert dataset.glyph_source == "fashion-mnist-train"
+        np.testing.assert_array_equal(dataset._glyphs, images)
+        assert dataset[0][1] in (4, 0, 9)
+    (tmp_path / "not-idx").write_bytes(b"PNG...")
+    with pytest.raises(ValueError, match="not an idx file"):
+        synth.read_idx(tmp_path / "not-idx")
