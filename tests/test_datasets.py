@@ -358,3 +358,26 @@ def test_fashion_mnist_reader_accepts_debian_and_torchvision_layouts(tmp_path):
     (tmp_path / "not-idx").write_bytes(b"PNG...")
     with pytest.raises(ValueError, match="not an idx file"):
         synth.read_idx(tmp_path / "not-idx")
+
+
+def test_export_writes_what_the_datasets_serve(tmp_path):
+    index_file = datasets.export("test", tmp_path / "scenes", size=3)
+    records = json.loads(index_file.read_text())["images"]
+    detection, segmentation = datasets.SceneDetection("test"), datasets.SceneSegmentation("test")
+    for index, record in enumerate(records):
+        image, target = detection[index]
+        with Image.open(tmp_path / "scenes" / record["file"]) as png:
+            np.testing.assert_array_equal(np.asarray(png), image.permute(1, 2, 0).numpy())
+        with Image.open(tmp_path / "scenes" / "masks" / f"{index:05d}.png") as png:
+            np.testing.assert_array_equal(np.asarray(png), segmentation[index][1].numpy())
+        with Image.open(tmp_path / "scenes" / "instances" / f"{index:05d}.png") as png:
+            instances = np.asarray(png)
+        for k, mask in enumerate(target["masks"].numpy()):
+            np.testing.assert_array_equal(instances == k + 1, mask.astype(bool))
+        assert record["boxes"] == target["boxes"].tolist() and record["labels"] == target["labels"].tolist()
+    labels_file = datasets.export("test", tmp_path / "classification", view="classification", size=2)
+    rows = labels_file.read_text().splitlines()
+    assert rows[0] == "file,label,class" and len(rows) == 3
+    assert int(rows[1].split(",")[1]) == datasets.SceneClassification("test")[0][1]
+    with pytest.raises(ValueError, match="view"):
+        datasets.export("test", tmp_path, view="video")
