@@ -373,20 +373,37 @@ def test_cli_export(fmt, tmp_path):
         assert scripted(torch.rand(1, 3, 48, 56)).shape == (1, 3)
 
 
-def test_cli_list_info_and_bad_usage():
-    listed = run_cli("list", "--json")
-    assert listed.returncode == 0, listed.stderr
-    rows = json.loads(listed.stdout)
-    assert {r["model"] for r in rows} == set(zoo.list_models())
-    info = run_cli("info", "pspnet_resnet50")
-    assert info.returncode == 0 and json.loads(info.stdout)["model"] == "pspnet_resnet50"
+def _cli(capsys, *args: str) -> tuple[int, str, str]:
+    """``python -m zoo ARGS`` in this process: (exit code, stdout, stderr)."""
+    from zoo.cli import main
+
+    try:
+        code = main(list(args))
+    except SystemExit as exit_:  # argparse: --help and usage errors
+        code = exit_.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_list_info_and_bad_usage(capsys):
+    code, out, _ = _cli(capsys, "list", "--json")
+    assert code == 0 and {r["model"] for r in json.loads(out)} == set(zoo.list_models())
+    code, out, _ = _cli(capsys, "info", "pspnet_resnet50")
+    assert code == 0 and json.loads(out)["model"] == "pspnet_resnet50"
     bad_usages = (
         ["info", "NoSuch_Weights.X"], ["bogus"], ["export", "sppnet_zf5"], ["download"],
         ["export", "no_such_model", "--format", "onnx", "-o", "x"], ["convert", "semseg", "/nonexistent", "o"],
+        ["export", "sppnet_zf5", "--format", "onnx", "-o", "x", "--kwargs", "[1]"], ["download", "Nope.X"],
     )  # fmt: skip
     for args in bad_usages:
-        bad = run_cli(*args)
-        assert bad.returncode == 2, (args, bad.stderr)
-        assert len(bad.stderr.strip().splitlines()) == 1 and "error" in bad.stderr, (args, bad.stderr)
+        code, _, err = _cli(capsys, *args)
+        assert code == 2, (args, err)
+        assert len(err.strip().splitlines()) == 1 and "error" in err, (args, err)
     for command in ("list", "info", "download", "publish", "convert", "export"):
-        assert run_cli(command, "--help").returncode == 0
+        code, out, _ = _cli(capsys, command, "--help")
+        assert code == 0 and "usage:" in out
+    # the real entry point, once: exit code and a one-line message from `python -m zoo`
+    bad = run_cli("info", "NoSuch_Weights.X")
+    assert bad.returncode == 2 and bad.stderr.strip() == "zoo info: error: unknown weights enum 'NoSuch_Weights'; " + (
+        "known: " + ", ".join(sorted({zoo.get_model_weights(m).__name__ for m in zoo.list_models()}))
+    )
