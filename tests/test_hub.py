@@ -42,7 +42,8 @@ def sha256(path: Path) -> str:
 
 def client_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("HF_") and k != SPP_ORG}
-    env.update(PYTHONPATH=str(REPO), HF_HUB_DISABLE_TELEMETRY="1", **extra)
+    path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+    env.update(PYTHONPATH=path, HF_HUB_DISABLE_TELEMETRY="1", **extra)
     return env
 
 
