@@ -13,6 +13,7 @@ the input's size.
 """
 
 import torch
+import torch.fx
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.models import VGG16_BN_Weights, vgg16_bn
@@ -22,6 +23,9 @@ from ._api import WeightsEnum, load_weights, override_num_classes, register_mode
 from ._common import check_image_batch, init_conv_bn
 
 __all__ = ["DeconvNet", "DeconvNet_VGG16_Weights", "deconvnet_vgg16"]
+
+# FX: a symbolic trace records the input check as one call, which still raises in the traced module
+torch.fx.wrap("check_image_batch")
 
 # (input, output) channels of the 3x3 convs per stage, paper widths.
 _ENCODER = (((3, 64), (64, 64)), ((64, 128), (128, 128)), ((128, 256), (256, 256), (256, 256)),
