@@ -24,8 +24,11 @@ def _kernel_modules():
     return [
         (kernels.SpatialPyramidPool((4, 2, 1)), (X,), functional.spatial_pyramid_pool),
         (kernels.SpatialPyramidPool((3, 1), mode="avg"), (X,), functional.spatial_pyramid_pool),
-        (kernels.UpsampleConcat(True), (X, [torch.randn(2, 2, 3, 3), torch.randn(2, 1, 1, 2)]),
-         functional.upsample_concat),
+        (
+            kernels.UpsampleConcat(True),
+            (X, [torch.randn(2, 2, 3, 3), torch.randn(2, 1, 1, 2)]),
+            functional.upsample_concat,
+        ),
         (kernels.RoISPP((3, 1), 0.5), (X, ROIS), functional.roi_spp),
         (kernels.RoISPP((3, 1), 0.5), (X, BOXES), functional.roi_spp),
         (kernels.SPPF(3), (X,), functional.sppf),
@@ -77,28 +80,36 @@ def test_functional_op_called_through_the_package_is_one_node():
 # name: (builder, input size, node -> module whose output the node is, fused ops in the graph)
 MODELS = {
     "sppnet_zf5": (
-        lambda: zoo.sppnet_zf5(num_classes=3, width=0.25, representation_size=16), (33, 29),
+        lambda: zoo.sppnet_zf5(num_classes=3, width=0.25, representation_size=16),
+        (33, 29),
         {"features.relu5": "features.relu5", "spp.spatial_pyramid_pool": "spp", "classifier": "classifier"},
         [functional.spatial_pyramid_pool],
     ),
     "sppnet_resnet50": (
-        lambda: zoo.sppnet_resnet50(num_classes=3, representation_size=16), (40, 36),
+        lambda: zoo.sppnet_resnet50(num_classes=3, representation_size=16),
+        (40, 36),
         {"features.layer4": "features.layer4", "spp.spatial_pyramid_pool": "spp", "classifier": "classifier"},
         [functional.spatial_pyramid_pool],
     ),
     "pspnet_resnet50": (
-        lambda: zoo.pspnet_resnet50(num_classes=3, aux_loss=True), (9, 11),
-        {"ppm.pool.spatial_pyramid_pool": "ppm.pool", "ppm.concat.upsample_concat": "ppm.concat",
-         "classifier.2": "classifier.2"},
+        lambda: zoo.pspnet_resnet50(num_classes=3, aux_loss=True),
+        (9, 11),
+        {
+            "ppm.pool.spatial_pyramid_pool": "ppm.pool",
+            "ppm.concat.upsample_concat": "ppm.concat",
+            "classifier.2": "classifier.2",
+        },
         [functional.spatial_pyramid_pool, functional.upsample_concat],
     ),
     "pspnet_resnet101": (
-        lambda: zoo.pspnet_resnet101(num_classes=3), (9, 9),
+        lambda: zoo.pspnet_resnet101(num_classes=3),
+        (9, 9),
         {"ppm.pool.spatial_pyramid_pool": "ppm.pool", "ppm.concat.upsample_concat": "ppm.concat"},
         [functional.spatial_pyramid_pool, functional.upsample_concat],
     ),
     "deconvnet_vgg16": (
-        lambda: zoo.deconvnet_vgg16(num_classes=3, width=0.125), (224, 224),
+        lambda: zoo.deconvnet_vgg16(num_classes=3, width=0.125),
+        (224, 224),
         {"encoder.4.2": "encoder.4.2", "fc7": "fc7", "classifier": "classifier"},
         [],
     ),
@@ -151,8 +162,9 @@ def test_model_traces_and_extracts_the_eager_features(name):
 def test_detector_trunk_pooler_and_box_head_trace_but_not_the_whole_detector():
     """As with torchvision's Faster R-CNN: the trunk (features), the RoI pooler and the box head trace;
     the whole detector does not (its transform and post-processing iterate over images and boxes)."""
-    model = zoo.spp_detector_zf5(num_classes=3, trunk_width=0.25, representation_size=16, min_size=64,
-                                 max_size=96).eval()
+    model = zoo.spp_detector_zf5(
+        num_classes=3, trunk_width=0.25, representation_size=16, min_size=64, max_size=96
+    ).eval()
     image = torch.randn(1, 3, 64, 80)
     trunk = create_feature_extractor(model.backbone, return_nodes={"relu3": "conv3", "relu5": "conv5"})
     with torch.no_grad():
