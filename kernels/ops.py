@@ -19,12 +19,34 @@ converted to :func:`kernels.reference.coordinate_dtype` of the features), ``upsa
 ``x`` and ``pooled`` to the widest of their dtypes (``torch.cat``'s rule); backward ops keep their dtypes.
 """
 
+import warnings
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from . import reference
 from ._runtime import use_triton
+
+
+def alert_not_deterministic(caller: str) -> None:
+    """PyTorch's non-determinism alert (the wording of its own): a RuntimeError under
+    ``torch.use_deterministic_algorithms(True)``, a UserWarning with ``warn_only=True``, else nothing."""
+    if not torch.are_deterministic_algorithms_enabled():
+        return
+    if torch.is_deterministic_algorithms_warn_only_enabled():
+        warnings.warn(
+            f"{caller} does not have a deterministic implementation, but you set "
+            "'torch.use_deterministic_algorithms(True, warn_only=True)'.",
+            UserWarning,
+            stacklevel=2,
+        )
+        return
+    raise RuntimeError(
+        f"{caller} does not have a deterministic implementation, but you set "
+        "'torch.use_deterministic_algorithms(True)'. You can turn off determinism just for this operation, "
+        "or use the 'warn_only=True' option if that is acceptable for your application."
+    )
 
 
 def _triton_module(name: str):
@@ -190,7 +212,7 @@ def roi_spp_backward(grad: Tensor, features: Tensor, rois: Tensor, argmax: Tenso
                      spatial_scale: float) -> Tensor:
     if use_triton(features):
         # atomic adds at the argmax: the summation order of overlapping RoIs varies from run to run on a GPU
-        torch._C._alert_not_deterministic("spp_zoo::roi_spp_backward (Triton kernel, atomic adds)")
+        alert_not_deterministic("spp_zoo::roi_spp_backward (Triton kernel, atomic adds)")
         return _triton_module("roi").backward(grad, features, rois, argmax, levels, spatial_scale)
     N, C, H, W = features.shape
     K = rois.shape[0]
