@@ -103,7 +103,7 @@ MODELS = {
     "sppnet_resnet50": (lambda: zoo.sppnet_resnet50(num_classes=3, representation_size=16), (2, 3, 40, 36)),
     "pspnet_resnet50": (lambda: zoo.pspnet_resnet50(num_classes=3, aux_loss=True), (2, 3, 9, 11)),
     "pspnet_resnet101": (lambda: zoo.pspnet_resnet101(num_classes=3), (2, 3, 9, 9)),
-    "deconvnet_vgg16": (lambda: zoo.deconvnet_vgg16(num_classes=3, width=0.125), (2, 3, 224, 224)),
+    "deconvnet_vgg16": (lambda: zoo.deconvnet_vgg16(num_classes=3, width=1 / 16), (2, 3, 224, 224)),
 }
 
 

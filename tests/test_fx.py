@@ -108,7 +108,7 @@ MODELS = {
         [functional.spatial_pyramid_pool, functional.upsample_concat],
     ),
     "deconvnet_vgg16": (
-        lambda: zoo.deconvnet_vgg16(num_classes=3, width=0.125),
+        lambda: zoo.deconvnet_vgg16(num_classes=3, width=1 / 16),
         (224, 224),
         {"encoder.4.2": "encoder.4.2", "fc7": "fc7", "classifier": "classifier"},
         [],
