@@ -47,7 +47,7 @@ def _to_int(v):
     return tl.minimum(tl.maximum(v, -536870912.0), 536870912.0).to(tl.int32)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["N", "NUM_CB", "NUM_BG"])  # counts: no recompile per shape
 def _forward_kernel(f_ptr, rois_ptr, scale_ptr, bins_ptr, out_ptr, argmax_ptr,
                     N, C, H, W, S, NUM_CB, NUM_BG, sfn, sfc, sfh, sfw, srk, srj,
                     CT: tl.constexpr, HALF: tl.constexpr, OUT: tl.constexpr,
@@ -122,7 +122,7 @@ def _forward_kernel(f_ptr, rois_ptr, scale_ptr, bins_ptr, out_ptr, argmax_ptr,
     tl.store(argmax_ptr + o, best_i, mask=m)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["N", "NUM_CB", "NUM_BG"])  # counts: no recompile per shape
 def _backward_kernel(grad_ptr, argmax_ptr, rois_ptr, bins_ptr, gx_ptr, N, C, HW, S, NUM_CB, NUM_BG, srk,
                      CT: tl.constexpr, ACC: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_B: tl.constexpr):
     pid = tl.program_id(0)
@@ -185,7 +185,10 @@ def forward_launch(features, rois, scale_t, bins, out, argmax, gpu: bool) -> Lau
                   (features, rois, scale_t, bins, out, argmax, N, C, H, W, S, num_cb, num_bg,
                    *features.stride(), *rois.stride()),
                   dict(CT=acc_dtype(features.dtype), HALF=features.dtype == torch.float16,
-                       OUT=tl_dtype(features.dtype), BLOCK_C=block_c, BLOCK_B=block_b, BLOCK_W=block_w))
+                       OUT=tl_dtype(features.dtype), BLOCK_C=block_c, BLOCK_B=block_b, BLOCK_W=block_w),
+                  # the (C, bins, W) candidate tile: with 4 warps the 32-bit variants spill on sm_90 at
+                  # 128 registers; with 8 the float64 one does
+                  num_warps=4 if features.dtype == torch.float64 else 8)
 
 
 def backward_launch(grad, argmax, rois, bins, grad_x, features_dtype: torch.dtype, gpu: bool) -> Launch:

@@ -26,7 +26,7 @@ def _tile(gpu: bool) -> int:
     return 2048 if gpu else 8192
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["NUM_CB", "RC", "QC"])  # counts: no recompile per shape
 def _cells_kernel(x_ptr, val_ptr, idx_ptr, row_edges_ptr, col_edges_ptr,
                   C, W, NUM_CB, RC, QC, sxn, sxc, sxh, sxw,
                   IS_MAX: tl.constexpr, ACC: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_H: tl.constexpr,
@@ -100,7 +100,7 @@ def _cells_kernel(x_ptr, val_ptr, idx_ptr, row_edges_ptr, col_edges_ptr,
         tl.store(val_ptr + cell, acc, mask=m_out)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["NUM_CB", "RC", "QC", "MAX_R", "MAX_Q"])  # counts: no recompile per shape
 def _bins_kernel(val_ptr, idx_ptr, out_ptr, argmax_ptr, tab_ptr,
                  C, S, NUM_CB, RC, QC, MAX_R, MAX_Q,
                  IS_MAX: tl.constexpr, ACC: tl.constexpr, OUT: tl.constexpr,
@@ -154,7 +154,7 @@ def _bins_kernel(val_ptr, idx_ptr, out_ptr, argmax_ptr, tab_ptr,
     tl.store(out_ptr + o, round_to(val, OUT).to(OUT), mask=om)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["NUM_CB", "NUM_P", "L"])  # counts: no recompile per shape
 def _backward_kernel(grad_ptr, argmax_ptr, gx_ptr, lv_ptr,
                      C, H, W, S, L, NUM_CB, NUM_P, sgn, sgc, sgh, sgw,
                      IS_MAX: tl.constexpr, ACC: tl.constexpr, OUT: tl.constexpr,
@@ -288,10 +288,12 @@ def backward_launch(grad, argmax, grad_x, lv, is_max: bool, gpu: bool) -> Launch
     block_c = max(1, min(next_pow2(C), _tile(gpu) // (4 * block_p)))
     num_cb = triton.cdiv(C, block_c)
     num_p = triton.cdiv(H * W, block_p)
+    # Warps chosen so that no variant spills on sm_90 (benchmarks/COMPILE_REPORT.md): with 4, the
+    # bfloat16 avg variant spills at 64 registers; with 8, the float64 avg variant does.
     return Launch(_backward_kernel, (N * num_cb * num_p,),
                   (grad, argmax, grad_x, lv, C, H, W, S, lv.shape[0], num_cb, num_p, *grad_x.stride()),
                   dict(IS_MAX=is_max, ACC=acc_dtype(grad_x.dtype), OUT=tl_dtype(grad_x.dtype), BLOCK_C=block_c,
-                       BLOCK_P=block_p))
+                       BLOCK_P=block_p), num_warps=4 if grad_x.dtype == torch.float64 else 8)
 
 
 def plan_forward(x: torch.Tensor, levels: list[int], mode: str, gpu: bool):

@@ -27,7 +27,7 @@ def _tile(gpu: bool) -> int:
     return 2048 if gpu else 8192
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["NUM_CB", "NUM_TH", "NUM_TW"])  # counts: no recompile per shape
 def _forward_kernel(x_ptr, out_ptr, C, H, W, NUM_CB, NUM_TH, NUM_TW,
                     sxn, sxc, sxh, sxw, son, soc, soh, sow,
                     R: tl.constexpr, ACC: tl.constexpr, BLOCK_C: tl.constexpr, TH: tl.constexpr,
@@ -99,7 +99,7 @@ def _forward_kernel(x_ptr, out_ptr, C, H, W, NUM_CB, NUM_TH, NUM_TW,
     tl.store(dst + 3 * C * soc, tl.where(nan3, float("nan"), acc3).to(OUT), mask=m)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["N", "NUM_CB", "NUM_P"])  # counts: no recompile per shape
 def _argmax_kernel(x_ptr, out_ptr, idx_ptr, N, C, H, W, NUM_CB, NUM_P, sxn, sxc, sxh, sxw, son, soc, soh, sow,
                    K: tl.constexpr, ACC: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_P: tl.constexpr):
     """Window offset ``(dh + r) * K + (dw + r)`` that PyTorch's max_pool2d picks, for the three chained pools.
@@ -131,7 +131,7 @@ def _argmax_kernel(x_ptr, out_ptr, idx_ptr, N, C, H, W, NUM_CB, NUM_P, sxn, sxc,
             s_w = sow
         cur = tl.full([BLOCK_C, BLOCK_P], float("-inf"), ACC)
         idx = tl.zeros([BLOCK_C, BLOCK_P], tl.int32) + first[None, :]
-        for d in tl.static_range(K * K):
+        for d in range(K * K):  # a loop, not unrolled: K*K unrolled tile loads spill registers
             hh = h + (d // K - R)
             ww = w + (d % K - R)
             ok = mask_p & (hh >= 0) & (hh < H) & (ww >= 0) & (ww < W)
@@ -145,7 +145,7 @@ def _argmax_kernel(x_ptr, out_ptr, idx_ptr, N, C, H, W, NUM_CB, NUM_P, sxn, sxc,
         tl.store(dst, idx.to(idx_ptr.dtype.element_ty), mask=m_out)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["NUM_CB", "NUM_P"])  # counts: no recompile per shape
 def _gather_kernel(gout_ptr, idx_ptr, gskip_ptr, gin_ptr, C, H, W, NUM_CB, NUM_P,
                    s_on, s_oc, s_oh, s_ow, s_sn, s_sc, s_sh, s_sw, s_in, s_ic, s_ih, s_iw,
                    K: tl.constexpr, ACC: tl.constexpr, OUT: tl.constexpr,
@@ -168,7 +168,7 @@ def _gather_kernel(gout_ptr, idx_ptr, gskip_ptr, gin_ptr, C, H, W, NUM_CB, NUM_P
     h = offs_p // W
     w = offs_p % W
     acc = tl.zeros([BLOCK_C, BLOCK_P], ACC)
-    for d in tl.static_range(K * K):
+    for d in range(K * K):  # a loop, not unrolled: K*K unrolled tile loads spill registers
         ph = h + (d // K - R)
         pw = w + (d % K - R)
         ok = mask_p & (ph >= 0) & (ph < H) & (pw >= 0) & (pw < W)

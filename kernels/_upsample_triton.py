@@ -24,7 +24,7 @@ def _tile(gpu: bool) -> int:
     return 2048 if gpu else 8192
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["NUM_P", "NUM_BLK"])  # counts: no recompile per shape
 def _forward_kernel(x_ptr, flat_ptr, out_ptr, blk_ptr, meta_ptr, base_ptr, yi_ptr, yw_ptr, xi_ptr, xw_ptr,
                     Cx, H, W, NUM_P, NUM_BLK, sxn, sxc, sxh, sxw, son, soc, soh, sow,
                     ACC: tl.constexpr, OUT: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_P: tl.constexpr):
@@ -39,13 +39,15 @@ def _forward_kernel(x_ptr, flat_ptr, out_ptr, blk_ptr, meta_ptr, base_ptr, yi_pt
     h = offs_p // W
     w = offs_p % W
     cc = c0 + tl.arange(0, BLOCK_C)
+    # `seg` is a runtime value: the compiler needs one type per name across both branches, hence
+    # `copied` (x's dtype) and `blend` (the accumulator dtype) rather than one name for both.
     if seg == 0:
         m = (cc < Cx)[:, None] & mask_p[None, :]
         src = x_ptr + n * sxn + cc.to(tl.int64)[:, None] * sxc + (h.to(tl.int64) * sxh + w.to(tl.int64) * sxw)[None, :]
-        v = tl.load(src, mask=m)
+        copied = tl.load(src, mask=m)
         dst = out_ptr + n * son + cc.to(tl.int64)[:, None] * soc \
             + (h.to(tl.int64) * soh + w.to(tl.int64) * sow)[None, :]
-        tl.store(dst, v, mask=m)
+        tl.store(dst, copied, mask=m)
     else:
         k = seg - 1
         ck = tl.load(meta_ptr + 4 * k)
@@ -69,13 +71,13 @@ def _forward_kernel(x_ptr, flat_ptr, out_ptr, blk_ptr, meta_ptr, base_ptr, yi_pt
         v01 = tl.load(plane + (y0 * wk + x1)[None, :], mask=m, other=0.0).to(ACC)
         v10 = tl.load(plane + (y1 * wk + x0)[None, :], mask=m, other=0.0).to(ACC)
         v11 = tl.load(plane + (y1 * wk + x1)[None, :], mask=m, other=0.0).to(ACC)
-        v = wy0 * (wx0 * v00 + wx1 * v01) + wy1 * (wx0 * v10 + wx1 * v11)
+        blend = wy0 * (wx0 * v00 + wx1 * v01) + wy1 * (wx0 * v10 + wx1 * v11)
         dst = out_ptr + n * son + (out_c + cc).to(tl.int64)[:, None] * soc \
             + (h.to(tl.int64) * soh + w.to(tl.int64) * sow)[None, :]
-        tl.store(dst, round_to(v, OUT).to(OUT), mask=m)
+        tl.store(dst, round_to(blend, OUT).to(OUT), mask=m)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["NUM_S", "NUM_CB"])  # counts: no recompile per shape
 def _backward_kernel(grad_ptr, gp_ptr, yi_ptr, yw_ptr, xi_ptr, xw_ptr, rows_ptr, cols_ptr,
                      C, HK, WK, NUM_S, NUM_CB, out_c, sgn, sgc, sgh, sgw,
                      ACC: tl.constexpr, OUT: tl.constexpr,
@@ -231,8 +233,11 @@ def plan_forward(x: torch.Tensor, pooled: list[torch.Tensor], align_corners: boo
     if pooled:
         yi, yw, xi, xw = _get_tables(x.shape, pooled, align_corners, x.device)[:4]
         flat = torch.cat([p.reshape(-1) for p in pooled])
-    else:
-        yi = yw = xi = xw = flat = x.new_empty((1,))
+    else:  # no level to read: small stand-ins of the tables' dtypes (the level branch must still compile)
+        table_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+        yi = xi = torch.zeros((2,), dtype=torch.int32, device=x.device)
+        yw = xw = torch.zeros((2,), dtype=table_dtype, device=x.device)
+        flat = x.new_empty((1,))
     block_c = _forward_block_c(channels, H, W, gpu)
     level_shapes = tuple(tuple(p.shape[1:]) for p in pooled)
     blk, meta_t, base_t = tables.get(("upsample_segments", N, Cx, level_shapes, block_c), x.device,
