@@ -286,14 +286,17 @@ def backward_launch(grad, argmax, grad_x, lv, is_max: bool, gpu: bool) -> Launch
     S = grad.shape[1] // C
     block_p = min(next_pow2(H * W), 128 if gpu else 256)
     block_c = max(1, min(next_pow2(C), _tile(gpu) // (4 * block_p)))
+    # Chosen so that no variant spills on sm_90 with Triton 3.6 or 3.9 (benchmarks/COMPILE_REPORT.md):
+    # with 4 warps the bfloat16 avg variant spills; float64 avg spills with 4 channels at 4 or 8 warps.
+    num_warps = 8
+    if grad_x.dtype == torch.float64 and gpu:
+        block_c, num_warps = 1, 4
     num_cb = triton.cdiv(C, block_c)
     num_p = triton.cdiv(H * W, block_p)
-    # Warps chosen so that no variant spills on sm_90 (benchmarks/COMPILE_REPORT.md): with 4, the
-    # bfloat16 avg variant spills at 64 registers; with 8, the float64 avg variant does.
     return Launch(_backward_kernel, (N * num_cb * num_p,),
                   (grad, argmax, grad_x, lv, C, H, W, S, lv.shape[0], num_cb, num_p, *grad_x.stride()),
                   dict(IS_MAX=is_max, ACC=acc_dtype(grad_x.dtype), OUT=tl_dtype(grad_x.dtype), BLOCK_C=block_c,
-                       BLOCK_P=block_p), num_warps=4 if grad_x.dtype == torch.float64 else 8)
+                       BLOCK_P=block_p), num_warps=num_warps)
 
 
 def plan_forward(x: torch.Tensor, levels: list[int], mode: str, gpu: bool):
