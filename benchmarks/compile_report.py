@@ -93,12 +93,22 @@ def cases() -> list[Case]:
         for direction in ("forward", "backward"):
             for label, shape, levels, bench, layout in SPP_SHAPES:
                 for mode in ("max", "avg"):
-                    out.append(Case("spatial_pyramid_pool", label, dname, mode, direction, bench,
-                                    (shape, levels, layout)))
+                    out.append(
+                        Case("spatial_pyramid_pool", label, dname, mode, direction, bench, (shape, levels, layout))
+                    )
             for label, shape, pooled, bench, layout in UPSAMPLE_SHAPES:
                 for align in (False, True):
-                    out.append(Case("upsample_concat", label, dname, f"align_corners={align}", direction, bench,
-                                    (shape, pooled, align, layout)))
+                    out.append(
+                        Case(
+                            "upsample_concat",
+                            label,
+                            dname,
+                            f"align_corners={align}",
+                            direction,
+                            bench,
+                            (shape, pooled, align, layout),
+                        )
+                    )
             for label, shape, k, levels, scale, bench in ROI_SHAPES:
                 out.append(Case("roi_spp", label, dname, "max", direction, bench, (shape, k, levels, scale)))
             for label, shape, k, bench, layout in SPPF_SHAPES:
@@ -158,8 +168,12 @@ def _compile_unit(i: int) -> dict:
         _, resources = _aot.compile_launch(launch, capability)
         return {"ok": True, **asdict(resources), "seconds": time.perf_counter() - start}
     except Exception as e:  # noqa: BLE001  (a compile error is a result to report)
-        return {"ok": False, "error": f"{type(e).__name__}: {e}"[-4000:], "trace": traceback.format_exc()[-4000:],
-                "seconds": time.perf_counter() - start}
+        return {
+            "ok": False,
+            "error": f"{type(e).__name__}: {e}"[-4000:],
+            "trace": traceback.format_exc()[-4000:],
+            "seconds": time.perf_counter() - start,
+        }
 
 
 def run(archs=ARCHS, jobs: int = 2, only: str | None = None) -> list[dict]:
@@ -177,9 +191,16 @@ def run(archs=ARCHS, jobs: int = 2, only: str | None = None) -> list[dict]:
                 row = rows.get(spec.key)
                 if row is None:
                     row = rows[spec.key] = {
-                        "unit": len(_UNITS), "kernel": spec.kernel, "arch": f"sm_{cap}", "dtype": case.dtype,
-                        "constexprs": _aot.describe(launch, spec), "num_warps": spec.num_warps,
-                        "num_stages": spec.num_stages, "bench": False, "cases": []}
+                        "unit": len(_UNITS),
+                        "kernel": spec.kernel,
+                        "arch": f"sm_{cap}",
+                        "dtype": case.dtype,
+                        "constexprs": _aot.describe(launch, spec),
+                        "num_warps": spec.num_warps,
+                        "num_stages": spec.num_stages,
+                        "bench": False,
+                        "cases": [],
+                    }
                     _UNITS.append((launch, cap))
                 row["bench"] = row["bench"] or case.bench
                 row["cases"].append(case.name)
@@ -195,24 +216,34 @@ def run(archs=ARCHS, jobs: int = 2, only: str | None = None) -> list[dict]:
 
 def problems(table: list[dict]) -> list[str]:
     """Compile failures, and spills on sm_90 at benchmark shapes."""
-    out = [f"{r['kernel']} {r['arch']} {r['constexprs']} failed to compile ({r['cases'][0]}): {r['error']}"
-           for r in table if not r["ok"]]
-    out += [f"{r['kernel']} {r['arch']} {r['constexprs']} spills {r['spill_stores']}/{r['spill_loads']} bytes "
-            f"({r['cases'][0]})" for r in table
-            if r["ok"] and r["arch"] == "sm_90" and r["bench"] and (r["spill_stores"] or r["spill_loads"])]
+    out = [
+        f"{r['kernel']} {r['arch']} {r['constexprs']} failed to compile ({r['cases'][0]}): {r['error']}"
+        for r in table
+        if not r["ok"]
+    ]
+    out += [
+        f"{r['kernel']} {r['arch']} {r['constexprs']} spills {r['spill_stores']}/{r['spill_loads']} bytes "
+        f"({r['cases'][0]})"
+        for r in table
+        if r["ok"] and r["arch"] == "sm_90" and r["bench"] and (r["spill_stores"] or r["spill_loads"])
+    ]
     return out
 
 
 def markdown(table: list[dict]) -> str:
-    lines = ["| arch | kernel | dtype | specialization | bench | warps | stages | status | regs | spill st/ld (B) "
-             "| smem (B) | cases |", "|" + "---|" * 12]
+    lines = [
+        "| arch | kernel | dtype | specialization | bench | warps | stages | status | regs | spill st/ld (B) "
+        "| smem (B) | cases |",
+        "|" + "---|" * 12,
+    ]
     for r in sorted(table, key=lambda r: (r["arch"], r["kernel"], not r["bench"], r["dtype"], r["constexprs"])):
         status = "ok" if r["ok"] else "FAILED"
-        res = (f"{r['registers']} | {r['spill_stores']}/{r['spill_loads']} | {r['shared']}" if r["ok"]
-               else "- | - | -")
-        lines.append(f"| {r['arch']} | {r['kernel']} | {r['dtype']} | {r['constexprs']} | "
-                     f"{'yes' if r['bench'] else ''} | {r['num_warps']} | {r['num_stages']} | {status} | {res} | "
-                     f"{len(r['cases'])} |")
+        res = f"{r['registers']} | {r['spill_stores']}/{r['spill_loads']} | {r['shared']}" if r["ok"] else "- | - | -"
+        lines.append(
+            f"| {r['arch']} | {r['kernel']} | {r['dtype']} | {r['constexprs']} | "
+            f"{'yes' if r['bench'] else ''} | {r['num_warps']} | {r['num_stages']} | {status} | {res} | "
+            f"{len(r['cases'])} |"
+        )
     return "\n".join(lines)
 
 
@@ -223,9 +254,11 @@ def summary(table: list[dict]) -> str:
         ok = [r for r in rows if r["ok"]]
         spill = [r for r in ok if r["spill_stores"] or r["spill_loads"]]
         bench_spill = [r for r in spill if r["bench"]]
-        lines.append(f"{arch}: {len(rows)} specializations, {len(ok)} compiled, {len(rows) - len(ok)} failed, "
-                     f"{len(spill)} spill ({len(bench_spill)} at benchmark shapes), "
-                     f"max registers {max((r['registers'] for r in ok), default=0)}")
+        lines.append(
+            f"{arch}: {len(rows)} specializations, {len(ok)} compiled, {len(rows) - len(ok)} failed, "
+            f"{len(spill)} spill ({len(bench_spill)} at benchmark shapes), "
+            f"max registers {max((r['registers'] for r in ok), default=0)}"
+        )
     return "\n".join(lines)
 
 
@@ -243,8 +276,10 @@ def main(argv=None) -> int:
     table = run(tuple(args.arch), args.jobs, args.only)
     import triton
 
-    head = (f"Triton {triton.__version__}, torch {torch.__version__}; {len(table)} specializations "
-            f"compiled in {time.perf_counter() - start:.0f} s with {args.jobs} processes")
+    head = (
+        f"Triton {triton.__version__}, torch {torch.__version__}; {len(table)} specializations "
+        f"compiled in {time.perf_counter() - start:.0f} s with {args.jobs} processes"
+    )
     text = "\n\n".join([head, summary(table), markdown(table)])
     print(text)
     for p in problems(table):

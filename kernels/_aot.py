@@ -39,8 +39,16 @@ class Specialization:
 
     @property
     def key(self) -> str:
-        return repr((self.kernel, self.capability, sorted(self.signature.items()), sorted(self.constexprs.items()),
-                     sorted(self.attrs.items()), sorted(self.options.items())))
+        return repr(
+            (
+                self.kernel,
+                self.capability,
+                sorted(self.signature.items()),
+                sorted(self.constexprs.items()),
+                sorted(self.attrs.items()),
+                sorted(self.options.items()),
+            )
+        )
 
 
 @dataclass
@@ -76,11 +84,15 @@ def specialize(launch: Launch, capability: int) -> tuple[Specialization, ASTSour
     bound_args, specialization, options = binder(*launch.args, **kwargs)
     options, signature, constexprs, attrs = kernel._pack_args(backend, kwargs, bound_args, specialization, options)
     spec = Specialization(
-        kernel=launch.name, capability=capability, signature=dict(signature),
+        kernel=launch.name,
+        capability=capability,
+        signature=dict(signature),
         constexprs={_path(k): _show(v) for k, v in constexprs.items()},
         attrs={_path(k): str(v) for k, v in attrs.items()},
-        num_warps=options.num_warps, num_stages=options.num_stages,
-        options={k: v for k, v in options.__dict__.items() if k != "extern_libs"})
+        num_warps=options.num_warps,
+        num_stages=options.num_stages,
+        options={k: v for k, v in options.__dict__.items() if k != "extern_libs"},
+    )
     return spec, ASTSource(kernel, signature, constexprs, attrs), (target, options)
 
 
@@ -102,9 +114,13 @@ def parse_ptxas_log(log: str, shared: int) -> Resources:
     if regs is None or spills is None:
         raise RuntimeError(f"no resource usage in the ptxas log:\n{log}")
     static_smem = _SMEM.search(log)
-    return Resources(registers=int(regs.group(1)), stack=int(spills.group(1)), spill_stores=int(spills.group(2)),
-                     spill_loads=int(spills.group(3)),
-                     shared=shared + (int(static_smem.group(1)) if static_smem else 0))
+    return Resources(
+        registers=int(regs.group(1)),
+        stack=int(spills.group(1)),
+        spill_stores=int(spills.group(2)),
+        spill_loads=int(spills.group(3)),
+        shared=shared + (int(static_smem.group(1)) if static_smem else 0),
+    )
 
 
 def compile_launch(launch: Launch, capability: int) -> tuple[Specialization, Resources]:
@@ -132,8 +148,9 @@ def describe(launch: Launch, spec: Specialization) -> str:
     ones = [names[int(k)] for k, v in spec.constexprs.items() if names[int(k)] not in given]
     if ones:
         parts.append("==1:" + ",".join(ones))
-    div16 = [names[int(k)] for k, v in spec.attrs.items()
-             if "16" in v and not spec.signature[names[int(k)]].startswith("*")]
+    div16 = [
+        names[int(k)] for k, v in spec.attrs.items() if "16" in v and not spec.signature[names[int(k)]].startswith("*")
+    ]
     if div16:
         parts.append("%16:" + ",".join(div16))
     unaligned = [n for i, n in enumerate(names) if spec.signature[n].startswith("*") and "16" not in spec.attrs[str(i)]]

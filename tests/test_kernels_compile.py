@@ -18,10 +18,18 @@ import pytest
 from benchmarks import compile_report
 
 ROOT = Path(__file__).resolve().parents[1]
-KERNELS = {"_spp_triton._cells_kernel", "_spp_triton._bins_kernel", "_spp_triton._backward_kernel",
-           "_upsample_triton._forward_kernel", "_upsample_triton._backward_kernel",
-           "_roi_triton._forward_kernel", "_roi_triton._backward_kernel",
-           "_sppf_triton._forward_kernel", "_sppf_triton._argmax_kernel", "_sppf_triton._gather_kernel"}
+KERNELS = {
+    "_spp_triton._cells_kernel",
+    "_spp_triton._bins_kernel",
+    "_spp_triton._backward_kernel",
+    "_upsample_triton._forward_kernel",
+    "_upsample_triton._backward_kernel",
+    "_roi_triton._forward_kernel",
+    "_roi_triton._backward_kernel",
+    "_sppf_triton._forward_kernel",
+    "_sppf_triton._argmax_kernel",
+    "_sppf_triton._gather_kernel",
+}
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +39,13 @@ def table(tmp_path_factory) -> list[dict]:
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     jobs = str(max(1, min(4, os.cpu_count() or 1)))
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.compile_report", "--jobs", jobs, "--json", str(out)],
-                          cwd=ROOT, env=env, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.compile_report", "--jobs", jobs, "--json", str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     if not out.exists():
         pytest.fail(f"compile report crashed (exit {proc.returncode}):\n{proc.stderr[-6000:]}")
     return json.loads(out.read_text())
@@ -53,8 +66,12 @@ def test_no_spills_on_sm90_at_benchmark_shapes(table):
 
 def test_cases_cover_every_op_dtype_mode_and_direction():
     seen = {(c.op, c.dtype, c.variant, c.direction) for c in compile_report.cases()}
-    variants = {"spatial_pyramid_pool": {"max", "avg"}, "roi_spp": {"max"}, "sppf": {"k=5"},
-                "upsample_concat": {"align_corners=False", "align_corners=True"}}
+    variants = {
+        "spatial_pyramid_pool": {"max", "avg"},
+        "roi_spp": {"max"},
+        "sppf": {"k=5"},
+        "upsample_concat": {"align_corners=False", "align_corners=True"},
+    }
     for op, modes in variants.items():
         for dtype in ("fp32", "fp16", "bf16", "fp64"):
             for mode in modes:
@@ -69,6 +86,9 @@ def test_specializations_follow_the_arguments(table):
     cells = [r for r in table if r["kernel"] == "_spp_triton._cells_kernel" and r["bench"] and r["dtype"] == "fp32"]
     assert cells and all("==1:sxw" in r["constexprs"] and "%16:C," in r["constexprs"] for r in cells)
     # sppf's backward reads grad[:, 3C:]: at C = 3, H*W = 35 that view is not 16-byte aligned
-    gathers = [r for r in table if r["kernel"] == "_sppf_triton._gather_kernel"
-               and any("2x3x7x5" in c and "fp32" in c for c in r["cases"])]
+    gathers = [
+        r
+        for r in table
+        if r["kernel"] == "_sppf_triton._gather_kernel" and any("2x3x7x5" in c and "fp32" in c for c in r["cases"])
+    ]
     assert gathers and any("unaligned:gout_ptr" in r["constexprs"] for r in gathers)

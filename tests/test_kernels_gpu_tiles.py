@@ -52,8 +52,9 @@ def test_spatial_pyramid_pool(gpu_tiles, mode, dtype):
     x = make_input((1, 20, 13, 11), dtype, gpu_tiles, ties=mode == "max")
     argmax = torch.empty((1, 20 * 50), dtype=torch.int32)
     assert _differ(_spp_triton.plan_forward, x, [6, 3, 2, 1], mode)
-    assert _differ(lambda *a: _spp_triton.plan_backward(torch.empty(1, 20 * 50, dtype=dtype), *a),
-                   x, argmax, [6, 3, 2, 1], mode)
+    assert _differ(
+        lambda *a: _spp_triton.plan_backward(torch.empty(1, 20 * 50, dtype=dtype), *a), x, argmax, [6, 3, 2, 1], mode
+    )
     test_kernels_spp._check(x, (6, 3, 2, 1), mode, dtype)
 
 
