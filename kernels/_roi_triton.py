@@ -15,10 +15,11 @@ import torch
 import triton
 import triton.language as tl
 
-from ._runtime import INTERPRET, next_pow2, tables
+from . import _runtime
+from ._launch import Launch, run_all
+from ._runtime import next_pow2, tables
 from ._triton_utils import acc_dtype, div, round_to, tl_dtype
 
-_TILE = 16384 if INTERPRET else 4096
 _FLT_MAX = 3.4028234663852886e38
 _COORD_LIMIT = 2.0**29  # clamp before int conversion (torchvision's int cast is undefined beyond int range)
 
@@ -46,7 +47,7 @@ def _to_int(v):
     return tl.minimum(tl.maximum(v, -536870912.0), 536870912.0).to(tl.int32)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["N", "NUM_CB", "NUM_BG"])  # counts: no recompile per shape
 def _forward_kernel(f_ptr, rois_ptr, scale_ptr, bins_ptr, out_ptr, argmax_ptr,
                     N, C, H, W, S, NUM_CB, NUM_BG, sfn, sfc, sfh, sfw, srk, srj,
                     CT: tl.constexpr, HALF: tl.constexpr, OUT: tl.constexpr,
@@ -121,7 +122,7 @@ def _forward_kernel(f_ptr, rois_ptr, scale_ptr, bins_ptr, out_ptr, argmax_ptr,
     tl.store(argmax_ptr + o, best_i, mask=m)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["N", "NUM_CB", "NUM_BG"])  # counts: no recompile per shape
 def _backward_kernel(grad_ptr, argmax_ptr, rois_ptr, bins_ptr, gx_ptr, N, C, HW, S, NUM_CB, NUM_BG, srk,
                      CT: tl.constexpr, ACC: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_B: tl.constexpr):
     pid = tl.program_id(0)
@@ -163,14 +164,46 @@ def _effective_scale(spatial_scale: float, dtype: torch.dtype) -> float:
     return float(s.half() if dtype == torch.float16 else s)
 
 
-def _launch_shape(C: int, S: int):
+def _tile(gpu: bool) -> int:
+    """Elements per program tile: the GPU's, or the interpreter's (larger: it pays per program)."""
+    return 4096 if gpu else 16384
+
+
+def _launch_shape(C: int, S: int, gpu: bool):
     block_b = min(next_pow2(S), 64)
     block_w = 16
-    block_c = max(1, min(next_pow2(C), _TILE // (block_b * block_w)))
+    block_c = max(1, min(next_pow2(C), _tile(gpu) // (block_b * block_w)))
     return block_b, block_w, block_c, triton.cdiv(C, block_c), triton.cdiv(S, block_b)
 
 
-def forward(features: torch.Tensor, rois: torch.Tensor, levels: list[int], spatial_scale: float):
+def forward_launch(features, rois, scale_t, bins, out, argmax, gpu: bool) -> Launch:
+    """Launch of ``_forward_kernel``: every level's bins of each RoI into ``out``/``argmax`` (K, C * S)."""
+    N, C, H, W = features.shape
+    K, S = rois.shape[0], bins.shape[0]
+    block_b, block_w, block_c, num_cb, num_bg = _launch_shape(C, S, gpu)
+    return Launch(_forward_kernel, (K * num_cb * num_bg,),
+                  (features, rois, scale_t, bins, out, argmax, N, C, H, W, S, num_cb, num_bg,
+                   *features.stride(), *rois.stride()),
+                  dict(CT=acc_dtype(features.dtype), HALF=features.dtype == torch.float16,
+                       OUT=tl_dtype(features.dtype), BLOCK_C=block_c, BLOCK_B=block_b, BLOCK_W=block_w),
+                  # the (C, bins, W) candidate tile: with 4 warps the 32-bit variants spill on sm_90 at
+                  # 128 registers; with 8 the float64 one does
+                  num_warps=4 if features.dtype == torch.float64 else 8)
+
+
+def backward_launch(grad, argmax, rois, bins, grad_x, features_dtype: torch.dtype, gpu: bool) -> Launch:
+    """Launch of ``_backward_kernel``: atomic adds of ``grad`` (K, C * S) into ``grad_x`` (N, C, H, W)."""
+    N, C, H, W = grad_x.shape
+    K, S = rois.shape[0], bins.shape[0]
+    block_b, _, block_c, num_cb, num_bg = _launch_shape(C, S, gpu)
+    return Launch(_backward_kernel, (K * num_cb * num_bg,),
+                  (grad, argmax, rois, bins, grad_x, N, C, H * W, S, num_cb, num_bg, rois.stride(0)),
+                  dict(CT=acc_dtype(features_dtype), ACC=acc_dtype(features_dtype), BLOCK_C=block_c,
+                       BLOCK_B=block_b))
+
+
+def plan_forward(features: torch.Tensor, rois: torch.Tensor, levels: list[int], spatial_scale: float, gpu: bool):
+    """Outputs ``(out, argmax)`` (allocated, not yet written) and the launches that write them."""
     N, C, H, W = features.shape
     K = rois.shape[0]
     levels_t = tuple(levels)
@@ -178,31 +211,34 @@ def forward(features: torch.Tensor, rois: torch.Tensor, levels: list[int], spati
     out = features.new_empty((K, C * S))
     argmax = torch.empty((K, C * S), dtype=torch.int32, device=features.device)
     if out.numel() == 0:
-        return out, argmax
+        return (out, argmax), []
     (bins,) = tables.get(("roi_bins", levels_t), features.device, lambda: _bins_table(levels_t))
     scale = _effective_scale(spatial_scale, features.dtype)
     (scale_t,) = tables.get(("roi_scale", scale), features.device,
                             lambda: (torch.tensor([scale], dtype=torch.float64),))
-    block_b, block_w, block_c, num_cb, num_bg = _launch_shape(C, S)
-    _forward_kernel[(K * num_cb * num_bg,)](
-        features, rois, scale_t, bins, out, argmax, N, C, H, W, S, num_cb, num_bg,
-        *features.stride(), *rois.stride(),
-        CT=acc_dtype(features.dtype), HALF=features.dtype == torch.float16, OUT=tl_dtype(features.dtype),
-        BLOCK_C=block_c, BLOCK_B=block_b, BLOCK_W=block_w)
-    return out, argmax
+    return (out, argmax), [forward_launch(features, rois, scale_t, bins, out, argmax, gpu)]
 
 
-def backward(grad, features, rois, argmax, levels: list[int], spatial_scale: float) -> torch.Tensor:
+def forward(features: torch.Tensor, rois: torch.Tensor, levels: list[int], spatial_scale: float):
+    outputs, launches = plan_forward(features, rois, levels, spatial_scale, _runtime.gpu_tiles())
+    run_all(launches)
+    return outputs
+
+
+def plan_backward(grad, features, rois, argmax, levels: list[int], gpu: bool):
+    """The float32 (float64 for float64) gradient sum, zeroed, and the launches that add into it."""
     N, C, H, W = features.shape
     K = rois.shape[0]
     levels_t = tuple(levels)
-    S = sum(n * n for n in levels_t)
     sum_dtype = torch.float64 if features.dtype == torch.float64 else torch.float32
     grad_x = torch.zeros((N, C, H, W), dtype=sum_dtype, device=features.device)
-    if K > 0 and C > 0 and N > 0:
-        (bins,) = tables.get(("roi_bins", levels_t), features.device, lambda: _bins_table(levels_t))
-        block_b, _, block_c, num_cb, num_bg = _launch_shape(C, S)
-        _backward_kernel[(K * num_cb * num_bg,)](
-            grad.contiguous(), argmax, rois, bins, grad_x, N, C, H * W, S, num_cb, num_bg, rois.stride(0),
-            CT=acc_dtype(features.dtype), ACC=acc_dtype(features.dtype), BLOCK_C=block_c, BLOCK_B=block_b)
+    if K == 0 or C == 0 or N == 0:
+        return grad_x, []
+    (bins,) = tables.get(("roi_bins", levels_t), features.device, lambda: _bins_table(levels_t))
+    return grad_x, [backward_launch(grad.contiguous(), argmax, rois, bins, grad_x, features.dtype, gpu)]
+
+
+def backward(grad, features, rois, argmax, levels: list[int], spatial_scale: float) -> torch.Tensor:
+    grad_x, launches = plan_backward(grad, features, rois, argmax, levels, _runtime.gpu_tiles())
+    run_all(launches)
     return grad_x.to(features.dtype)

@@ -2,6 +2,7 @@
 
 import os
 from collections import OrderedDict
+from contextlib import contextmanager
 
 import torch
 
@@ -19,6 +20,30 @@ def use_triton(t: torch.Tensor) -> bool:
     if triton is None:
         return False
     return t.device.type == "cuda" or (INTERPRET and t.device.type == "cpu")
+
+
+_forced_gpu_tiles = 0
+
+
+def gpu_tiles() -> bool:
+    """Whether launches use the GPU tile configuration (block sizes, num_warps, num_stages).
+
+    Always on a GPU; under the interpreter only when forced, by ``SPP_ZOO_GPU_TILES=1`` in the
+    environment (read at each launch) or inside :func:`force_gpu_tiles`. The interpreter's own tiles
+    are larger, because it runs one program at a time and pays per program, not per element.
+    """
+    return not INTERPRET or _forced_gpu_tiles > 0 or os.environ.get("SPP_ZOO_GPU_TILES", "0") == "1"
+
+
+@contextmanager
+def force_gpu_tiles():
+    """Run the kernels with the tiles a CUDA launch would use, also under ``TRITON_INTERPRET=1``."""
+    global _forced_gpu_tiles
+    _forced_gpu_tiles += 1
+    try:
+        yield
+    finally:
+        _forced_gpu_tiles -= 1
 
 
 def next_pow2(n: int) -> int:

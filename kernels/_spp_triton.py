@@ -15,16 +15,18 @@ import torch
 import triton
 import triton.language as tl
 
-from ._runtime import INTERPRET, adaptive_end, adaptive_start, next_pow2, tables
+from . import _runtime
+from ._launch import Launch, run_all
+from ._runtime import adaptive_end, adaptive_start, next_pow2, tables
 from ._triton_utils import acc_dtype, div, round_to, tl_dtype
 
-_BIG = 2**31 - 1
-_TILE = 8192 if INTERPRET else 2048  # elements per program tile
+
+def _tile(gpu: bool) -> int:
+    """Elements per program tile: the GPU's, or the interpreter's (larger: it pays per program)."""
+    return 2048 if gpu else 8192
 
 
-
-
-@triton.jit
+@triton.jit(do_not_specialize=["NUM_CB", "RC", "QC"])  # counts: no recompile per shape
 def _cells_kernel(x_ptr, val_ptr, idx_ptr, row_edges_ptr, col_edges_ptr,
                   C, W, NUM_CB, RC, QC, sxn, sxc, sxh, sxw,
                   IS_MAX: tl.constexpr, ACC: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_H: tl.constexpr,
@@ -98,7 +100,7 @@ def _cells_kernel(x_ptr, val_ptr, idx_ptr, row_edges_ptr, col_edges_ptr,
         tl.store(val_ptr + cell, acc, mask=m_out)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["NUM_CB", "RC", "QC", "MAX_R", "MAX_Q"])  # counts: no recompile per shape
 def _bins_kernel(val_ptr, idx_ptr, out_ptr, argmax_ptr, tab_ptr,
                  C, S, NUM_CB, RC, QC, MAX_R, MAX_Q,
                  IS_MAX: tl.constexpr, ACC: tl.constexpr, OUT: tl.constexpr,
@@ -152,7 +154,7 @@ def _bins_kernel(val_ptr, idx_ptr, out_ptr, argmax_ptr, tab_ptr,
     tl.store(out_ptr + o, round_to(val, OUT).to(OUT), mask=om)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["NUM_CB", "NUM_P", "L"])  # counts: no recompile per shape
 def _backward_kernel(grad_ptr, argmax_ptr, gx_ptr, lv_ptr,
                      C, H, W, S, L, NUM_CB, NUM_P, sgn, sgc, sgh, sgw,
                      IS_MAX: tl.constexpr, ACC: tl.constexpr, OUT: tl.constexpr,
@@ -250,7 +252,55 @@ def _backward_table(H: int, W: int, levels: tuple[int, ...]):
     return (torch.tensor(rows, dtype=torch.int32),)
 
 
-def forward(x: torch.Tensor, levels: list[int], mode: str):
+def cells_launch(x, cell_val, cell_idx, row_edges, col_edges, max_cell_h: int, is_max: bool, gpu: bool) -> Launch:
+    """Launch of ``_cells_kernel``: input ``x`` (N, C, H, W) into ``cell_val``/``cell_idx`` (N, C, RC, QC)."""
+    N, C, H, W = x.shape
+    RC, QC = row_edges.numel() - 1, col_edges.numel() - 1
+    block_h = min(next_pow2(max_cell_h), 16)
+    block_w = min(next_pow2(W), 128)
+    block_q = next_pow2(QC)
+    block_c = max(1, min(next_pow2(C), _tile(gpu) // (max(block_h, block_q) * block_w)))
+    num_cb = triton.cdiv(C, block_c)
+    return Launch(_cells_kernel, (N * num_cb, RC),
+                  (x, cell_val, cell_idx, row_edges, col_edges, C, W, num_cb, RC, QC, *x.stride()),
+                  dict(IS_MAX=is_max, ACC=acc_dtype(x.dtype), BLOCK_C=block_c, BLOCK_H=block_h, BLOCK_W=block_w,
+                       BLOCK_Q=block_q))
+
+
+def bins_launch(cell_val, cell_idx, out, argmax, tab, max_r: int, max_q: int, is_max: bool, gpu: bool) -> Launch:
+    """Launch of ``_bins_kernel``: cells into ``out`` (N, C * S) and, for max, ``argmax``."""
+    N, C, RC, QC = cell_val.shape
+    S = tab.shape[0]
+    block_b = min(next_pow2(S), 64)
+    block_c = max(1, min(next_pow2(C), _tile(gpu) // (4 * block_b)))
+    num_cb = triton.cdiv(C, block_c)
+    return Launch(_bins_kernel, (N * num_cb, triton.cdiv(S, block_b)),
+                  (cell_val, cell_idx, out, argmax, tab, C, S, num_cb, RC, QC, max_r, max_q),
+                  dict(IS_MAX=is_max, ACC=acc_dtype(out.dtype), OUT=tl_dtype(out.dtype), BLOCK_C=block_c,
+                       BLOCK_B=block_b))
+
+
+def backward_launch(grad, argmax, grad_x, lv, is_max: bool, gpu: bool) -> Launch:
+    """Launch of ``_backward_kernel``: ``grad`` (N, C * S, contiguous) into ``grad_x`` (N, C, H, W)."""
+    N, C, H, W = grad_x.shape
+    S = grad.shape[1] // C
+    block_p = min(next_pow2(H * W), 128 if gpu else 256)
+    block_c = max(1, min(next_pow2(C), _tile(gpu) // (4 * block_p)))
+    # Chosen so that no variant spills on sm_90 with Triton 3.6 or 3.9 (benchmarks/COMPILE_REPORT.md):
+    # with 4 warps the bfloat16 avg variant spills; float64 avg spills with 4 channels at 4 or 8 warps.
+    num_warps = 8
+    if grad_x.dtype == torch.float64 and gpu:
+        block_c, num_warps = 1, 4
+    num_cb = triton.cdiv(C, block_c)
+    num_p = triton.cdiv(H * W, block_p)
+    return Launch(_backward_kernel, (N * num_cb * num_p,),
+                  (grad, argmax, grad_x, lv, C, H, W, S, lv.shape[0], num_cb, num_p, *grad_x.stride()),
+                  dict(IS_MAX=is_max, ACC=acc_dtype(grad_x.dtype), OUT=tl_dtype(grad_x.dtype), BLOCK_C=block_c,
+                       BLOCK_P=block_p), num_warps=num_warps)
+
+
+def plan_forward(x: torch.Tensor, levels: list[int], mode: str, gpu: bool):
+    """Outputs ``(out, argmax)`` (allocated, not yet written) and the launches that write them."""
     N, C, H, W = x.shape
     levels_t = tuple(levels)
     S = sum(n * n for n in levels_t)
@@ -258,7 +308,7 @@ def forward(x: torch.Tensor, levels: list[int], mode: str):
     out = x.new_empty((N, C * S))
     argmax = torch.empty((N, C * S) if is_max else (0,), dtype=torch.int32, device=x.device)
     if out.numel() == 0:
-        return out, argmax
+        return (out, argmax), []
     row_edges, col_edges, tab, max_r, max_q, max_cell_h = tables.get(
         ("spp_fwd", H, W, levels_t), x.device, lambda: _forward_tables(H, W, levels_t))
     RC, QC = row_edges.numel() - 1, col_edges.numel() - 1
@@ -266,39 +316,29 @@ def forward(x: torch.Tensor, levels: list[int], mode: str):
     cell_val = torch.empty((N, C, RC, QC), dtype=cell_dtype, device=x.device)
     # avg mode never touches the index buffers: a one-element stand-in, never a null pointer
     cell_idx = torch.empty((N, C, RC, QC) if is_max else (1,), dtype=torch.int32, device=x.device)
+    return (out, argmax), [
+        cells_launch(x, cell_val, cell_idx, row_edges, col_edges, max_cell_h, is_max, gpu),
+        bins_launch(cell_val, cell_idx, out, argmax if is_max else cell_idx, tab, max_r, max_q, is_max, gpu)]
 
-    block_h = min(next_pow2(max_cell_h), 16)
-    block_w = min(next_pow2(W), 128)
-    block_q = next_pow2(QC)
-    block_c = max(1, min(next_pow2(C), _TILE // (max(block_h, block_q) * block_w)))
-    num_cb = triton.cdiv(C, block_c)
-    _cells_kernel[(N * num_cb, RC)](
-        x, cell_val, cell_idx, row_edges, col_edges, C, W, num_cb, RC, QC, *x.stride(),
-        IS_MAX=is_max, ACC=acc_dtype(x.dtype), BLOCK_C=block_c, BLOCK_H=block_h, BLOCK_W=block_w, BLOCK_Q=block_q)
 
-    block_b = min(next_pow2(S), 64)
-    block_c = max(1, min(next_pow2(C), _TILE // (4 * block_b)))
-    num_cb = triton.cdiv(C, block_c)
-    _bins_kernel[(N * num_cb, triton.cdiv(S, block_b))](
-        cell_val, cell_idx, out, argmax if is_max else cell_idx, tab, C, S, num_cb, RC, QC, max_r, max_q,
-        IS_MAX=is_max, ACC=acc_dtype(x.dtype), OUT=tl_dtype(x.dtype), BLOCK_C=block_c, BLOCK_B=block_b)
-    return out, argmax
+def forward(x: torch.Tensor, levels: list[int], mode: str):
+    outputs, launches = plan_forward(x, levels, mode, _runtime.gpu_tiles())
+    run_all(launches)
+    return outputs
+
+
+def plan_backward(grad: torch.Tensor, x: torch.Tensor, argmax: torch.Tensor, levels: list[int], mode: str, gpu: bool):
+    """``grad_x`` (allocated, not yet written) and the launches that write it."""
+    N, C, H, W = x.shape
+    levels_t = tuple(levels)
+    grad_x = torch.empty_like(x)
+    if grad_x.numel() == 0:
+        return grad_x, []
+    (lv,) = tables.get(("spp_bwd", H, W, levels_t), x.device, lambda: _backward_table(H, W, levels_t))
+    return grad_x, [backward_launch(grad.contiguous(), argmax, grad_x, lv, mode == "max", gpu)]
 
 
 def backward(grad: torch.Tensor, x: torch.Tensor, argmax: torch.Tensor, levels: list[int], mode: str) -> torch.Tensor:
-    N, C, H, W = x.shape
-    levels_t = tuple(levels)
-    S = sum(n * n for n in levels_t)
-    grad_x = torch.empty_like(x)
-    if grad_x.numel() == 0:
-        return grad_x
-    grad = grad.contiguous()
-    (lv,) = tables.get(("spp_bwd", H, W, levels_t), x.device, lambda: _backward_table(H, W, levels_t))
-    block_p = min(next_pow2(H * W), 256 if INTERPRET else 128)
-    block_c = max(1, min(next_pow2(C), _TILE // (4 * block_p)))
-    num_cb = triton.cdiv(C, block_c)
-    num_p = triton.cdiv(H * W, block_p)
-    _backward_kernel[(N * num_cb * num_p,)](
-        grad, argmax, grad_x, lv, C, H, W, S, len(levels_t), num_cb, num_p, *grad_x.stride(),
-        IS_MAX=mode == "max", ACC=acc_dtype(x.dtype), OUT=tl_dtype(x.dtype), BLOCK_C=block_c, BLOCK_P=block_p)
+    grad_x, launches = plan_backward(grad, x, argmax, levels, mode, _runtime.gpu_tiles())
+    run_all(launches)
     return grad_x

@@ -16,14 +16,18 @@ import torch
 import triton
 import triton.language as tl
 
-from ._runtime import INTERPRET, next_pow2
+from . import _runtime
+from ._launch import Launch, run_all
+from ._runtime import next_pow2
 from ._triton_utils import acc_dtype, round_to, tl_dtype
 
-_TILE = 8192 if INTERPRET else 2048
+
+def _tile(gpu: bool) -> int:
+    """Elements per program tile: the GPU's, or the interpreter's (larger: it pays per program)."""
+    return 2048 if gpu else 8192
 
 
-
-@triton.jit
+@triton.jit(do_not_specialize=["NUM_CB", "NUM_TH", "NUM_TW"])  # counts: no recompile per shape
 def _forward_kernel(x_ptr, out_ptr, C, H, W, NUM_CB, NUM_TH, NUM_TW,
                     sxn, sxc, sxh, sxw, son, soc, soh, sow,
                     R: tl.constexpr, ACC: tl.constexpr, BLOCK_C: tl.constexpr, TH: tl.constexpr,
@@ -95,7 +99,7 @@ def _forward_kernel(x_ptr, out_ptr, C, H, W, NUM_CB, NUM_TH, NUM_TW,
     tl.store(dst + 3 * C * soc, tl.where(nan3, float("nan"), acc3).to(OUT), mask=m)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["N", "NUM_CB", "NUM_P"])  # counts: no recompile per shape
 def _argmax_kernel(x_ptr, out_ptr, idx_ptr, N, C, H, W, NUM_CB, NUM_P, sxn, sxc, sxh, sxw, son, soc, soh, sow,
                    K: tl.constexpr, ACC: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_P: tl.constexpr):
     """Window offset ``(dh + r) * K + (dw + r)`` that PyTorch's max_pool2d picks, for the three chained pools.
@@ -127,7 +131,7 @@ def _argmax_kernel(x_ptr, out_ptr, idx_ptr, N, C, H, W, NUM_CB, NUM_P, sxn, sxc,
             s_w = sow
         cur = tl.full([BLOCK_C, BLOCK_P], float("-inf"), ACC)
         idx = tl.zeros([BLOCK_C, BLOCK_P], tl.int32) + first[None, :]
-        for d in tl.static_range(K * K):
+        for d in range(K * K):  # a loop, not unrolled: K*K unrolled tile loads spill registers
             hh = h + (d // K - R)
             ww = w + (d % K - R)
             ok = mask_p & (hh >= 0) & (hh < H) & (ww >= 0) & (ww < W)
@@ -141,7 +145,7 @@ def _argmax_kernel(x_ptr, out_ptr, idx_ptr, N, C, H, W, NUM_CB, NUM_P, sxn, sxc,
         tl.store(dst, idx.to(idx_ptr.dtype.element_ty), mask=m_out)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["NUM_CB", "NUM_P"])  # counts: no recompile per shape
 def _gather_kernel(gout_ptr, idx_ptr, gskip_ptr, gin_ptr, C, H, W, NUM_CB, NUM_P,
                    s_on, s_oc, s_oh, s_ow, s_sn, s_sc, s_sh, s_sw, s_in, s_ic, s_ih, s_iw,
                    K: tl.constexpr, ACC: tl.constexpr, OUT: tl.constexpr,
@@ -164,7 +168,7 @@ def _gather_kernel(gout_ptr, idx_ptr, gskip_ptr, gin_ptr, C, H, W, NUM_CB, NUM_P
     h = offs_p // W
     w = offs_p % W
     acc = tl.zeros([BLOCK_C, BLOCK_P], ACC)
-    for d in tl.static_range(K * K):
+    for d in range(K * K):  # a loop, not unrolled: K*K unrolled tile loads spill registers
         ph = h + (d // K - R)
         pw = w + (d % K - R)
         ok = mask_p & (ph >= 0) & (ph < H) & (pw >= 0) & (pw < W)
@@ -184,45 +188,80 @@ def _gather_kernel(gout_ptr, idx_ptr, gskip_ptr, gin_ptr, C, H, W, NUM_CB, NUM_P
     tl.store(dst, round_to(skip + acc, OUT).to(OUT), mask=m)
 
 
+def forward_launch(x, out, kernel_size: int, gpu: bool) -> Launch:
+    """Launch of ``_forward_kernel``: ``x`` (N, C, H, W) into ``out`` (N, 4C, H, W)."""
+    N, C, H, W = x.shape
+    bw = min(next_pow2(W), 32)
+    th = min(next_pow2(H), 8)
+    block_c = max(1, min(next_pow2(C), _tile(gpu) // (4 * th * bw)))
+    num_cb, num_th, num_tw = triton.cdiv(C, block_c), triton.cdiv(H, th), triton.cdiv(W, bw)
+    return Launch(_forward_kernel, (N * num_cb * num_th * num_tw,),
+                  (x, out, C, H, W, num_cb, num_th, num_tw, *x.stride(), *out.stride()),
+                  dict(R=kernel_size // 2, ACC=acc_dtype(x.dtype), BLOCK_C=block_c, TH=th, BW=bw))
 
-def forward(x: torch.Tensor, kernel_size: int) -> torch.Tensor:
+
+def _backward_tiles(C: int, H: int, W: int, gpu: bool):
+    block_p = min(next_pow2(H * W), 128)
+    block_c = max(1, min(next_pow2(C), _tile(gpu) // (2 * block_p)))
+    return block_c, block_p, triton.cdiv(C, block_c), triton.cdiv(H * W, block_p)
+
+
+def argmax_launch(x, out, idx, kernel_size: int, gpu: bool) -> Launch:
+    """Launch of ``_argmax_kernel``: the window argmax of the three chained pools into ``idx`` (3, N, C, H, W)."""
+    N, C, H, W = x.shape
+    block_c, block_p, num_cb, num_p = _backward_tiles(C, H, W, gpu)
+    return Launch(_argmax_kernel, (N * num_cb * num_p,),
+                  (x, out, idx, N, C, H, W, num_cb, num_p, *x.stride(), *out.stride()),
+                  dict(K=kernel_size, ACC=acc_dtype(x.dtype), BLOCK_C=block_c, BLOCK_P=block_p))
+
+
+def gather_launch(g_out, idx, g_skip, g_in, kernel_size: int, gpu: bool) -> Launch:
+    """Launch of ``_gather_kernel``: one pool's input gradient ``g_in`` from its output gradient ``g_out``."""
+    N, C, H, W = g_in.shape
+    block_c, block_p, num_cb, num_p = _backward_tiles(C, H, W, gpu)
+    return Launch(_gather_kernel, (N * num_cb * num_p,),
+                  (g_out, idx, g_skip, g_in, C, H, W, num_cb, num_p, *g_out.stride(), *g_skip.stride(),
+                   *g_in.stride()),
+                  dict(K=kernel_size, ACC=acc_dtype(g_in.dtype), OUT=tl_dtype(g_in.dtype), BLOCK_C=block_c,
+                       BLOCK_P=block_p))
+
+
+def plan_forward(x: torch.Tensor, kernel_size: int, gpu: bool):
+    """The output (allocated, not yet written) and the launches that write it."""
     N, C, H, W = x.shape
     fmt = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) and C > 1 \
         else torch.contiguous_format
     out = torch.empty((N, 4 * C, H, W), dtype=x.dtype, device=x.device, memory_format=fmt)
     if out.numel() == 0:
-        return out
-    R = kernel_size // 2
-    bw = min(next_pow2(W), 32)
-    th = min(next_pow2(H), 8)
-    block_c = max(1, min(next_pow2(C), _TILE // (4 * th * bw)))
-    num_cb, num_th, num_tw = triton.cdiv(C, block_c), triton.cdiv(H, th), triton.cdiv(W, bw)
-    _forward_kernel[(N * num_cb * num_th * num_tw,)](
-        x, out, C, H, W, num_cb, num_th, num_tw, *x.stride(), *out.stride(),
-        R=R, ACC=acc_dtype(x.dtype), BLOCK_C=block_c, TH=th, BW=bw)
+        return out, []
+    return out, [forward_launch(x, out, kernel_size, gpu)]
+
+
+def forward(x: torch.Tensor, kernel_size: int) -> torch.Tensor:
+    out, launches = plan_forward(x, kernel_size, _runtime.gpu_tiles())
+    run_all(launches)
     return out
 
 
-def backward(grad: torch.Tensor, x: torch.Tensor, out: torch.Tensor, kernel_size: int) -> torch.Tensor:
+def plan_backward(grad: torch.Tensor, x: torch.Tensor, out: torch.Tensor, kernel_size: int, gpu: bool):
+    """``grad_x`` (allocated, not yet written) and the launches, in order, that write it."""
     N, C, H, W = x.shape
     grad_x = torch.empty_like(x)
     if grad_x.numel() == 0:
-        return grad_x
+        return grad_x, []
     idx_dtype = torch.int16 if kernel_size * kernel_size < 2**15 else torch.int32
     idx = torch.empty((3, N, C, H, W), dtype=idx_dtype, device=x.device)
-    block_p = min(next_pow2(H * W), 128)
-    block_c = max(1, min(next_pow2(C), _TILE // (2 * block_p)))
-    num_cb, num_p = triton.cdiv(C, block_c), triton.cdiv(H * W, block_p)
-    grid = (N * num_cb * num_p,)
-    acc, out_t = acc_dtype(x.dtype), tl_dtype(x.dtype)
-    _argmax_kernel[grid](x, out, idx, N, C, H, W, num_cb, num_p, *x.stride(), *out.stride(),
-                         K=kernel_size, ACC=acc, BLOCK_C=block_c, BLOCK_P=block_p)
+    launches = [argmax_launch(x, out, idx, kernel_size, gpu)]
     g_out = grad[:, 3 * C:]
     for stage in (2, 1, 0):  # y3 -> y2, y2 -> y1, y1 -> x
         g_in = grad_x if stage == 0 else torch.empty((N, C, H, W), dtype=x.dtype, device=x.device)
         g_skip = grad[:, stage * C:(stage + 1) * C]
-        _gather_kernel[grid](g_out, idx[stage], g_skip, g_in, C, H, W, num_cb, num_p,
-                             *g_out.stride(), *g_skip.stride(), *g_in.stride(),
-                             K=kernel_size, ACC=acc, OUT=out_t, BLOCK_C=block_c, BLOCK_P=block_p)
+        launches.append(gather_launch(g_out, idx[stage], g_skip, g_in, kernel_size, gpu))
         g_out = g_in
+    return grad_x, launches
+
+
+def backward(grad: torch.Tensor, x: torch.Tensor, out: torch.Tensor, kernel_size: int) -> torch.Tensor:
+    grad_x, launches = plan_backward(grad, x, out, kernel_size, _runtime.gpu_tiles())
+    run_all(launches)
     return grad_x

@@ -13,14 +13,18 @@ import torch
 import triton
 import triton.language as tl
 
-from ._runtime import INTERPRET, next_pow2, tables
+from . import _runtime
+from ._launch import Launch, run_all
+from ._runtime import next_pow2, tables
 from ._triton_utils import acc_dtype, round_to, tl_dtype
 
-_TILE = 8192 if INTERPRET else 2048
+
+def _tile(gpu: bool) -> int:
+    """Elements per program tile: the GPU's, or the interpreter's (larger: it pays per program)."""
+    return 2048 if gpu else 8192
 
 
-
-@triton.jit
+@triton.jit(do_not_specialize=["NUM_P", "NUM_BLK"])  # counts: no recompile per shape
 def _forward_kernel(x_ptr, flat_ptr, out_ptr, blk_ptr, meta_ptr, base_ptr, yi_ptr, yw_ptr, xi_ptr, xw_ptr,
                     Cx, H, W, NUM_P, NUM_BLK, sxn, sxc, sxh, sxw, son, soc, soh, sow,
                     ACC: tl.constexpr, OUT: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_P: tl.constexpr):
@@ -35,13 +39,15 @@ def _forward_kernel(x_ptr, flat_ptr, out_ptr, blk_ptr, meta_ptr, base_ptr, yi_pt
     h = offs_p // W
     w = offs_p % W
     cc = c0 + tl.arange(0, BLOCK_C)
+    # `seg` is a runtime value: the compiler needs one type per name across both branches, hence
+    # `copied` (x's dtype) and `blend` (the accumulator dtype) rather than one name for both.
     if seg == 0:
         m = (cc < Cx)[:, None] & mask_p[None, :]
         src = x_ptr + n * sxn + cc.to(tl.int64)[:, None] * sxc + (h.to(tl.int64) * sxh + w.to(tl.int64) * sxw)[None, :]
-        v = tl.load(src, mask=m)
+        copied = tl.load(src, mask=m)
         dst = out_ptr + n * son + cc.to(tl.int64)[:, None] * soc \
             + (h.to(tl.int64) * soh + w.to(tl.int64) * sow)[None, :]
-        tl.store(dst, v, mask=m)
+        tl.store(dst, copied, mask=m)
     else:
         k = seg - 1
         ck = tl.load(meta_ptr + 4 * k)
@@ -65,13 +71,13 @@ def _forward_kernel(x_ptr, flat_ptr, out_ptr, blk_ptr, meta_ptr, base_ptr, yi_pt
         v01 = tl.load(plane + (y0 * wk + x1)[None, :], mask=m, other=0.0).to(ACC)
         v10 = tl.load(plane + (y1 * wk + x0)[None, :], mask=m, other=0.0).to(ACC)
         v11 = tl.load(plane + (y1 * wk + x1)[None, :], mask=m, other=0.0).to(ACC)
-        v = wy0 * (wx0 * v00 + wx1 * v01) + wy1 * (wx0 * v10 + wx1 * v11)
+        blend = wy0 * (wx0 * v00 + wx1 * v01) + wy1 * (wx0 * v10 + wx1 * v11)
         dst = out_ptr + n * son + (out_c + cc).to(tl.int64)[:, None] * soc \
             + (h.to(tl.int64) * soh + w.to(tl.int64) * sow)[None, :]
-        tl.store(dst, round_to(v, OUT).to(OUT), mask=m)
+        tl.store(dst, round_to(blend, OUT).to(OUT), mask=m)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["NUM_S", "NUM_CB"])  # counts: no recompile per shape
 def _backward_kernel(grad_ptr, gp_ptr, yi_ptr, yw_ptr, xi_ptr, xw_ptr, rows_ptr, cols_ptr,
                      C, HK, WK, NUM_S, NUM_CB, out_c, sgn, sgc, sgh, sgw,
                      ACC: tl.constexpr, OUT: tl.constexpr,
@@ -182,50 +188,87 @@ def _segment_tables(N: int, Cx: int, level_shapes: tuple[tuple[int, int, int], .
             torch.tensor(bases or [0], dtype=torch.int64))
 
 
-def forward(x: torch.Tensor, pooled: list[torch.Tensor], align_corners: bool) -> torch.Tensor:
+def _forward_block_c(channels: list[int], H: int, W: int, gpu: bool) -> int:
+    return max(1, min(next_pow2(max(channels)), _tile(gpu) // (4 * _forward_block_p(H, W))))
+
+
+def _forward_block_p(H: int, W: int) -> int:
+    return min(next_pow2(H * W), 128)
+
+
+def forward_launch(x, flat, out, blk, meta_t, base_t, yi, yw, xi, xw, block_c: int) -> Launch:
+    """Launch of ``_forward_kernel``: ``x`` and the packed pooled maps ``flat`` into ``out``; ``blk`` holds
+    the channel blocks of ``block_c`` channels (see :func:`_segment_tables`)."""
+    N, Cx, H, W = x.shape
+    block_p = _forward_block_p(H, W)
+    num_p = triton.cdiv(H * W, block_p)
+    return Launch(_forward_kernel, (N * blk.shape[0] * num_p,),
+                  (x, flat, out, blk, meta_t, base_t, yi, yw, xi, xw, Cx, H, W, num_p, blk.shape[0],
+                   *x.stride(), *out.stride()),
+                  dict(ACC=acc_dtype(x.dtype), OUT=tl_dtype(x.dtype), BLOCK_C=block_c, BLOCK_P=block_p))
+
+
+def backward_launch(grad, gp, yi, yw, xi, xw, rows, cols, out_c: int, gpu: bool) -> Launch:
+    """Launch of ``_backward_kernel``: channels ``out_c:out_c + C`` of ``grad`` into one level's ``gp``."""
+    N, C, hk, wk = gp.shape
+    block_s = min(next_pow2(wk), 16)
+    block_w = min(next_pow2(grad.shape[3]), 64)
+    block_c = max(1, min(next_pow2(C), _tile(gpu) // (block_w * block_s)))
+    num_cb, num_s = triton.cdiv(C, block_c), triton.cdiv(wk, block_s)
+    return Launch(_backward_kernel, (N * num_cb * hk * num_s,),
+                  (grad, gp, yi, yw, xi, xw, rows, cols, C, hk, wk, num_s, num_cb, out_c, *grad.stride()),
+                  dict(ACC=acc_dtype(grad.dtype), OUT=tl_dtype(grad.dtype), BLOCK_C=block_c, BLOCK_W=block_w,
+                       BLOCK_S=block_s),
+                  num_warps=8)  # with 4, Triton 3.6 spills the bfloat16 variant on sm_90 (PSPNet's 3x3 level)
+
+
+def plan_forward(x: torch.Tensor, pooled: list[torch.Tensor], align_corners: bool, gpu: bool):
+    """The output (allocated, not yet written) and the launches that write it."""
     N, Cx, H, W = x.shape
     channels = [Cx] + [p.shape[1] for p in pooled]
     fmt = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) and Cx > 1 \
         else torch.contiguous_format
     out = torch.empty((N, sum(channels), H, W), dtype=x.dtype, device=x.device, memory_format=fmt)
     if out.numel() == 0:
-        return out
+        return out, []
     if pooled:
         yi, yw, xi, xw = _get_tables(x.shape, pooled, align_corners, x.device)[:4]
         flat = torch.cat([p.reshape(-1) for p in pooled])
-    else:
-        yi = yw = xi = xw = flat = x.new_empty((1,))
-    block_p = min(next_pow2(H * W), 128)
-    block_c = max(1, min(next_pow2(max(channels)), _TILE // (4 * block_p)))
+    else:  # no level to read: small stand-ins of the tables' dtypes (the level branch must still compile)
+        table_dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
+        yi = xi = torch.zeros((2,), dtype=torch.int32, device=x.device)
+        yw = xw = torch.zeros((2,), dtype=table_dtype, device=x.device)
+        flat = x.new_empty((1,))
+    block_c = _forward_block_c(channels, H, W, gpu)
     level_shapes = tuple(tuple(p.shape[1:]) for p in pooled)
     blk, meta_t, base_t = tables.get(("upsample_segments", N, Cx, level_shapes, block_c), x.device,
                                      lambda: _segment_tables(N, Cx, level_shapes, block_c))
-    num_p = triton.cdiv(H * W, block_p)
-    acc = acc_dtype(x.dtype)
-    _forward_kernel[(N * blk.shape[0] * num_p,)](
-        x, flat, out, blk, meta_t, base_t, yi, yw, xi, xw, Cx, H, W, num_p, blk.shape[0],
-        *x.stride(), *out.stride(), ACC=acc, OUT=tl_dtype(x.dtype), BLOCK_C=block_c, BLOCK_P=block_p)
+    return out, [forward_launch(x, flat, out, blk, meta_t, base_t, yi, yw, xi, xw, block_c)]
+
+
+def forward(x: torch.Tensor, pooled: list[torch.Tensor], align_corners: bool) -> torch.Tensor:
+    out, launches = plan_forward(x, pooled, align_corners, _runtime.gpu_tiles())
+    run_all(launches)
     return out
 
 
-def backward(grad: torch.Tensor, pooled: list[torch.Tensor], x_channels: int, align_corners: bool):
+def plan_backward(grad: torch.Tensor, pooled: list[torch.Tensor], x_channels: int, align_corners: bool, gpu: bool):
+    """The gradients of the pooled maps (allocated, not yet written) and the launches that write them."""
     N, _, H, W = grad.shape
     yi, yw, xi, xw, *ranges = _get_tables(grad.shape, pooled, align_corners, grad.device)
     L = len(pooled)
-    acc = acc_dtype(grad.dtype)
-    grads, out_c = [], x_channels
+    grads, launches, out_c = [], [], x_channels
     for k, p in enumerate(pooled):
-        C, hk, wk = p.shape[1:]
-        gp = torch.empty((N, C, hk, wk), dtype=grad.dtype, device=grad.device)
+        gp = torch.empty(p.shape, dtype=grad.dtype, device=grad.device)
         grads.append(gp)
         if gp.numel() > 0:
-            block_s = min(next_pow2(wk), 16)
-            block_w = min(next_pow2(W), 64)
-            block_c = max(1, min(next_pow2(C), _TILE // (block_w * block_s)))
-            num_cb, num_s = triton.cdiv(C, block_c), triton.cdiv(wk, block_s)
-            _backward_kernel[(N * num_cb * hk * num_s,)](
-                grad, gp, yi[k * H:], yw[k * H:], xi[k * W:], xw[k * W:], ranges[k], ranges[L + k],
-                C, hk, wk, num_s, num_cb, out_c, *grad.stride(),
-                ACC=acc, OUT=tl_dtype(grad.dtype), BLOCK_C=block_c, BLOCK_W=block_w, BLOCK_S=block_s)
-        out_c += C
+            launches.append(backward_launch(grad, gp, yi[k * H:], yw[k * H:], xi[k * W:], xw[k * W:], ranges[k],
+                                            ranges[L + k], out_c, gpu))
+        out_c += p.shape[1]
+    return grads, launches
+
+
+def backward(grad: torch.Tensor, pooled: list[torch.Tensor], x_channels: int, align_corners: bool):
+    grads, launches = plan_backward(grad, pooled, x_channels, align_corners, _runtime.gpu_tiles())
+    run_all(launches)
     return grads

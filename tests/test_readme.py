@@ -21,7 +21,26 @@ def test_ci_runs_the_readme_install_and_test_commands():
     install, test = _readme_commands()[0].split(" && ")[0], _readme_commands()[1]
     ci = [line for line in ROOT.joinpath(".ci/run").read_text().splitlines() if line and not line.startswith("#")]
     assert install in ci and test in ci
-    assert ci.index(install) < ci.index(test) and ci[-1] == test
+    # after the README's test command, only the floor-versions step (its own virtualenv)
+    assert ci.index(install) < ci.index(test) and ci[ci.index(test) + 1:] == [".ci/floors.sh"]
+
+
+def _pins() -> dict[str, str]:
+    lines = ROOT.joinpath(".ci/floors.txt").read_text().splitlines()
+    return dict(line.split("==") for line in lines if line and not line.startswith("#"))
+
+
+def test_declared_floors_are_the_tested_versions():
+    """pyproject.toml's floors are exactly what .ci/floors.sh installs, and the README names them."""
+    text = ROOT.joinpath("pyproject.toml").read_text()
+    deps = text.split("dependencies = [", 1)[1].split("]", 1)[0]
+    floors = dict(re.findall(r'"([A-Za-z0-9_.-]+)>=([0-9.]+)', deps))
+    pins = _pins()
+    assert {name: pins.get(name) for name in floors} == floors
+    assert set(pins) == set(floors)
+    readme = ROOT.joinpath("README.md").read_text().split("### Tested versions", 1)[1].split("\n## ", 1)[0]
+    for name, version in floors.items():
+        assert f"{name} {version}" in readme
 
 
 def test_readme_model_table_is_the_registry():

@@ -19,6 +19,13 @@ _BUILDS = {
 }
 
 
+# torch 2.11 (the floor version) cannot reduce ((H/2)//4)-style size expressions (sympy PolynomialError in
+# symbolic_shapes) and guards the parity of H/W instead: the exported program then rejects some sizes.
+_EXPORT_GUARDS_PARITY = pytest.mark.xfail(
+    torch.__version__.startswith("2.11."), strict=True,
+    reason="torch 2.11's torch.export guards the parity of H/W for stride-2 trunks (later versions do not)")
+
+
 def _model(name):
     torch.manual_seed(0)
     build, sizes = _BUILDS[name]
@@ -79,7 +86,8 @@ def test_scripted_pspnet_keeps_train_mode_aux_output_and_errors():
         scripted.eval()(torch.randn(1, 4, 33, 33))
 
 
-@pytest.mark.parametrize("name", ["pspnet_resnet50", "sppnet_zf5", "sppnet_resnet50", "deconvnet_vgg16"])
+@pytest.mark.parametrize("name", ["pspnet_resnet50", *(pytest.param(n, marks=_EXPORT_GUARDS_PARITY) for n in
+                                                     ("sppnet_zf5", "sppnet_resnet50", "deconvnet_vgg16"))])
 def test_torch_export_dynamic_height_width(name):
     model, sizes = _model(name)
     model.eval()
@@ -92,6 +100,7 @@ def test_torch_export_dynamic_height_width(name):
             assert_close_rel(_out(program.module()(x)), _out(model(x)))
 
 
+@_EXPORT_GUARDS_PARITY
 def test_torch_export_reference_path_has_no_custom_ops_and_keeps_the_minimum_size():
     model = zoo.sppnet_zf5(num_classes=3, width=0.25, representation_size=8).eval()
     program = export.export_program(model, torch.randn(1, 3, 64, 64), use_kernels=False)
