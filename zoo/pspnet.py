@@ -25,13 +25,15 @@ from kernels import reference
 
 from ._api import WeightsEnum, load_weights, override_num_classes, register_model, verify_weights
 from ._common import check_image_batch, init_conv_bn
-from .backbones import RESNET_WEIGHTS, SEMSEG_STEM, DilatedResNet
+from .backbones import BASIC_RESNET_WEIGHTS, MMSEG_STEM, RESNET_WEIGHTS, SEMSEG_STEM, DilatedBasicResNet, DilatedResNet
 
 __all__ = [
     "PSPNet",
     "PyramidPoolingModule",
     "PSPNet_ResNet50_Weights",
     "PSPNet_ResNet101_Weights",
+    "PSPNet_ResNet18_Weights",
+    "pspnet_resnet18",
     "pspnet_resnet50",
     "pspnet_resnet101",
     "pspnet_loss",
@@ -167,6 +169,10 @@ def pspnet_loss(
     return loss
 
 
+class PSPNet_ResNet18_Weights(WeightsEnum):
+    """Weights of :func:`pspnet_resnet18`. Meta schema: :mod:`zoo._api`."""
+
+
 class PSPNet_ResNet50_Weights(WeightsEnum):
     """Weights of :func:`pspnet_resnet50`. No entries yet: they come with converted or trained
     checkpoints (see :mod:`zoo.convert`). Meta schema: :mod:`zoo._api`."""
@@ -255,3 +261,51 @@ def pspnet_resnet101(
         weights_backbone, stem_widths, contract_dilation, **kwargs,
     )  # fmt: skip
 
+
+
+@register_model()
+def pspnet_resnet18(
+    *,
+    weights: PSPNet_ResNet18_Weights | None = None,
+    progress: bool = True,
+    num_classes: int | None = None,
+    aux_loss: bool | None = None,
+    weights_backbone=None,
+    width: float = 1.0,
+    stem_widths: Sequence[int] | None = None,
+    contract_dilation: bool = True,
+    **kwargs,
+) -> PSPNet:
+    """PSPNet on a dilated ResNet-18 (BasicBlock, output stride 8), as mmsegmentation's ``pspnet_r18-d8``:
+    deep stem (32, 32, 64), layer4 512 channels, pyramid stages and bottleneck of 128 channels, auxiliary
+    head of 64 channels on layer3, ``align_corners=False``. A compact PSPNet; every width scales by ``width``.
+
+    Args:
+        weights: a :class:`PSPNet_ResNet18_Weights` entry or None.
+        progress: show a download progress bar.
+        num_classes: output classes (default 21).
+        aux_loss: add the auxiliary layer3 head (weight 0.4 in :func:`pspnet_loss`).
+        weights_backbone: torchvision ``ResNet18_Weights`` (ImageNet); needs ``width=1.0`` and then uses
+            torchvision's 7x7 stem (leave ``stem_widths`` None).
+        width: channel multiplier of the whole network (1.0 = mmsegmentation's widths).
+        stem_widths: deep-stem widths; default :data:`~zoo.backbones.MMSEG_STEM` scaled by ``width``.
+        contract_dilation: first block of layer3/layer4 with half dilation (mmsegmentation's default).
+        **kwargs: :class:`PSPNet` options: ``align_corners`` (default False), ``bins``, ``ppm_channels``,
+            ``head_channels``, ``aux_channels``, ``dropout``.
+    """
+    weights = verify_weights(weights, PSPNet_ResNet18_Weights, "pspnet_resnet18")
+    weights_backbone = verify_weights(weights_backbone, BASIC_RESNET_WEIGHTS[18], "pspnet_resnet18", "weights_backbone")
+    if weights is not None:
+        weights_backbone = None
+        aux_loss = True if aux_loss is None else aux_loss
+    num_classes = override_num_classes(num_classes, weights, default=21)
+    if stem_widths is None and weights_backbone is None:
+        stem_widths = tuple(max(1, int(round(c * width))) for c in MMSEG_STEM)
+    scaled = lambda c: max(1, int(round(c * width)))
+    kwargs.setdefault("align_corners", False)
+    kwargs.setdefault("ppm_channels", scaled(128))
+    kwargs.setdefault("head_channels", scaled(128))
+    kwargs.setdefault("aux_channels", scaled(64))
+    backbone = DilatedBasicResNet(18, width, stem_widths, contract_dilation, weights_backbone, progress)
+    model = PSPNet(backbone, num_classes, aux_loss=bool(aux_loss), **kwargs)
+    return load_weights(model, weights, progress)
