@@ -76,7 +76,9 @@ class _TestPSPNetWeights(PSPNet_ResNet50_Weights):
     """A test-only entry (the shipped enums are empty): exercises the builders' loading path."""
 
     TINY = Weights(
-        url="https://example.invalid/pspnet.safetensors",
+        repo="pspnet_resnet50.test",
+        revision="v1",
+        sha256="0" * 64,
         transforms=None,
         meta={"categories": ["background", "thing", "stuff"], "align_corners": False},
     )
@@ -86,8 +88,12 @@ def test_builder_loads_an_entry_of_its_enum(monkeypatch):
     torch.manual_seed(0)
     source = zoo.pspnet_resnet50(num_classes=3, aux_loss=True, align_corners=False)
     state = {k: v.clone() for k, v in source.state_dict().items()}
+    published = {"architecture": "pspnet_resnet50", "kwargs": {"num_classes": 3, "align_corners": False}}
     monkeypatch.setattr(_TestPSPNetWeights, "get_state_dict", lambda self, **kwargs: state)
+    monkeypatch.setattr(_TestPSPNetWeights, "get_config", lambda self, **kwargs: published)
     model = zoo.pspnet_resnet50(weights=_TestPSPNetWeights.TINY)
+    assert model.zoo_config["weights"] == "_TestPSPNetWeights.TINY"
+    assert model.zoo_config["kwargs"]["num_classes"] == 3
     assert model.num_classes == 3 and model.aux_classifier is not None and model.align_corners is False
     for key, value in model.state_dict().items():
         torch.testing.assert_close(value, state[key], rtol=0, atol=0)
@@ -95,22 +101,6 @@ def test_builder_loads_an_entry_of_its_enum(monkeypatch):
         zoo.pspnet_resnet50(weights=_TestPSPNetWeights.TINY, num_classes=5)
     with pytest.raises(TypeError, match="wrong weights for the architecture pspnet_resnet101"):
         zoo.pspnet_resnet101(weights=_TestPSPNetWeights.TINY)
-
-
-def test_weights_enum_reads_safetensors_urls(tmp_path, monkeypatch):
-    from safetensors.torch import save_file
-
-    tensors = {"a": torch.arange(4.0), "b": torch.ones(2, 2)}
-    path = tmp_path / "tiny-weights.safetensors"
-    save_file(tensors, str(path))
-
-    class _FileWeights(WeightsEnum):
-        LOCAL = Weights(url=path.as_uri(), transforms=None, meta={})
-
-    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
-    loaded = _FileWeights.LOCAL.get_state_dict(progress=False)
-    assert set(loaded) == {"a", "b"} and torch.equal(loaded["a"], tensors["a"])
-    assert (tmp_path / "hub" / "checkpoints" / "tiny-weights.safetensors").exists()
 
 
 # ------------------------------------------------------------------------ ImageNet backbones, offline

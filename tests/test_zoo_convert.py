@@ -8,6 +8,7 @@ randomly initialized (BN statistics included), saved in the source layout, conve
 """
 
 import copy
+import json
 import subprocess
 import sys
 
@@ -16,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import zoo.hub
 from zoo import convert
 
 
@@ -271,11 +273,13 @@ def test_converters_reject_foreign_checkpoints(semseg50, mmseg50):
         convert.from_semseg(42)
 
 
-def test_cli_writes_safetensors_that_rebuild_the_model(semseg50, tmp_path):
+def test_cli_writes_a_hub_folder_that_rebuilds_the_model(semseg50, tmp_path):
     source, path = semseg50
-    out = tmp_path / "pspnet50_semseg.safetensors"
-    subprocess.run([sys.executable, "-m", "zoo.convert", "semseg", str(path), str(out)], check=True, timeout=300)
-    model = convert.load_converted(str(out))
+    out = tmp_path / "pspnet50_semseg"
+    subprocess.run([sys.executable, "-m", "zoo", "convert", "semseg", str(path), str(out)], check=True, timeout=300)
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    assert "hszhao/semseg" in json.loads((out / "config.json").read_text())["source"]
+    model = zoo.hub.from_pretrained(out)
     assert model.align_corners is True and model.aux_classifier is not None
     x = torch.randn(1, 3, 41, 41)
     with torch.no_grad():

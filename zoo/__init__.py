@@ -7,7 +7,8 @@ Registry in the manner of ``torchvision.models``::
     model = zoo.get_model("pspnet_resnet50", num_classes=21)
     zoo.get_model_weights("pspnet_resnet50")  # its weights enum
 
-Submodules :mod:`zoo.convert` (official PSPNet checkpoints) and :mod:`zoo.export` (TorchScript,
+Submodules :mod:`zoo.hub` (pretrained weights on the Hugging Face Hub), :mod:`zoo.convert` (official
+PSPNet checkpoints) and :mod:`zoo.export` (TorchScript,
 ``torch.export``, ONNX) are imported on first attribute access.
 """
 
@@ -68,7 +69,7 @@ __all__ = [
     "sppnet_zf5",
 ]
 
-_LAZY_SUBMODULES = ("convert", "export")
+_LAZY_SUBMODULES = ("convert", "export", "hub")
 
 
 def __getattr__(name: str):

@@ -25,9 +25,8 @@ Schema of :attr:`Weights.meta` (every key optional unless a builder needs it):
 from __future__ import annotations
 
 import fnmatch
-import os
+import functools
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from inspect import signature
 from typing import Any, TypeVar, get_args, get_type_hints
 
@@ -48,31 +47,62 @@ __all__ = [
 ]
 
 
-@dataclass(eq=False)
 class Weights(_TorchvisionWeights):
-    """One set of pretrained weights: ``url`` of the file, ``transforms`` (a callable building the
-    preprocessing), ``meta`` (see the module docstring for the schema)."""
+    """One set of pretrained weights, published on the Hugging Face Hub (a torchvision ``Weights``).
+
+    Keyword-only: ``repo`` is the repository name without its organisation, ``{model}.{tag}``
+    (timm/smp style); the repo id is ``{org}/{repo}`` with the organisation resolved at load time
+    (argument, else ``$SPP_ZOO_HUB_ORG``, else ``spp-zoo``: see :func:`zoo.hub.repo_id`). ``revision``
+    (branch, tag or commit) and ``sha256`` (hex digest of ``model.safetensors``) pin the file; a file
+    with another digest is never used. ``transforms`` builds the preprocessing, ``meta`` follows the
+    schema in this module's docstring. ``url`` is the default Hub address of the file, for display.
+    """
+
+    def __init__(self, *, repo: str, revision: str, sha256: str, transforms: Callable, meta: dict[str, Any]):
+        if not isinstance(repo, str) or "/" in repo or not repo:
+            raise ValueError(f"repo must be a repository name without organisation, got {repo!r}")
+        if not isinstance(sha256, str) or len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+            raise ValueError(f"sha256 must be 64 lowercase hex digits, got {sha256!r}")
+        if not isinstance(revision, str) or not revision:
+            raise ValueError(f"revision must be a non-empty str, got {revision!r}")
+        url = f"https://huggingface.co/{DEFAULT_HUB_ORG}/{repo}/resolve/{revision}/model.safetensors"
+        super().__init__(url=url, transforms=transforms, meta=meta)
+        self.repo = repo
+        self.revision = revision
+        self.sha256 = sha256
+
+    def __eq__(self, other: Any) -> bool:
+        if not isinstance(other, Weights):
+            return NotImplemented
+        same_pins = (self.repo, self.revision, self.sha256) == (other.repo, other.revision, other.sha256)
+        return same_pins and super().__eq__(other)
+
+    __hash__ = None
+
+
+#: Organisation of the zoo's Hub repositories unless an argument or ``$SPP_ZOO_HUB_ORG`` names another.
+DEFAULT_HUB_ORG = "spp-zoo"
 
 
 class WeightsEnum(_TorchvisionWeightsEnum):
-    """Base class of the zoo's weights enums (a torchvision ``WeightsEnum``).
+    """Base class of the zoo's weights enums (a torchvision ``WeightsEnum`` of :class:`Weights`).
 
-    ``get_state_dict`` reads ``.safetensors`` files as well as pickled ``.pth`` files (the latter
-    with ``weights_only=True``); both are cached under ``torch.hub.get_dir()/checkpoints``.
+    Files come through :mod:`zoo.hub`: downloaded from the Hub (or a mirror, ``HF_ENDPOINT``) into the
+    Hugging Face cache, pinned by revision and sha256, or taken from the copy shipped inside the
+    package when the Hub cannot serve them.
     """
 
-    def get_state_dict(self, progress: bool = True, check_hash: bool = False) -> dict[str, torch.Tensor]:
-        url = self.url
-        if url.endswith(".safetensors"):
-            from safetensors.torch import load_file
+    def get_state_dict(self, progress: bool = True, check_hash: bool = True) -> dict[str, torch.Tensor]:
+        """The state dict of this entry (verified against its ``sha256``; ``check_hash`` cannot turn that off)."""
+        from . import hub
 
-            directory = os.path.join(torch.hub.get_dir(), "checkpoints")
-            os.makedirs(directory, exist_ok=True)
-            path = os.path.join(directory, os.path.basename(url))
-            if not os.path.exists(path):
-                torch.hub.download_url_to_file(url, path, progress=progress)
-            return load_file(path)
-        return torch.hub.load_state_dict_from_url(url, progress=progress, check_hash=check_hash, weights_only=True)
+        return hub.load_entry_state_dict(self, progress=progress)
+
+    def get_config(self, progress: bool = True) -> dict[str, Any]:
+        """The ``config.json`` published with this entry (architecture, builder kwargs, metadata)."""
+        from . import hub
+
+        return hub.load_entry_config(self, progress=progress)
 
 
 E = TypeVar("E", bound=_TorchvisionWeightsEnum)
@@ -129,15 +159,59 @@ _MODELS: dict[str, Callable[..., nn.Module]] = {}
 M = TypeVar("M", bound=nn.Module)
 
 
+#: Builder arguments that select how weights are obtained rather than what the model is.
+_LOADING_ARGUMENTS = ("weights", "progress", "weights_backbone")
+
+
 def register_model(name: str | None = None) -> Callable[[Callable[..., M]], Callable[..., M]]:
-    """Decorator registering a builder under ``name`` (default: the function's name)."""
+    """Decorator registering a builder under ``name`` (default: the function's name).
+
+    The registered builder records how it built each model in ``model.zoo_config``:
+    ``{"architecture": name, "kwargs": {...}}`` with every argument that shapes the network (the
+    builder's named parameters with their defaults, plus extra keyword arguments), not the loading
+    arguments ``weights``, ``progress`` and ``weights_backbone``. :func:`zoo.hub.save_pretrained`
+    writes it to ``config.json`` so that the model is rebuilt without the caller's help.
+
+    With ``weights=`` an entry of the builder's enum, the model is built with the builder kwargs
+    published in that entry's ``config.json`` (explicit keyword arguments of the call take
+    precedence), then its state dict is loaded strictly.
+    """
 
     def wrapper(fn: Callable[..., M]) -> Callable[..., M]:
         key = name if name is not None else fn.__name__
         if key in _MODELS:
             raise ValueError(f"a model is already registered under the name {key!r}")
-        _MODELS[key] = fn
-        return fn
+        parameters = signature(fn).parameters
+
+        @functools.wraps(fn)
+        def build(*args: Any, **kwargs: Any) -> M:
+            if args:
+                raise TypeError(f"{key}() takes keyword arguments only, got {len(args)} positional")
+            weights = kwargs.get("weights")
+            if weights is not None:
+                entry = verify_weights(weights, get_model_weights(build), key)
+                published = entry.get_config(progress=kwargs.get("progress", True))
+                if published.get("architecture") != key:
+                    raise ValueError(
+                        f"{entry!r} was published for the architecture {published.get('architecture')!r}, not {key!r}"
+                    )
+                kwargs = {**published.get("kwargs", {}), **kwargs, "weights": entry}
+            model = fn(**kwargs)
+            recorded = {
+                p.name: p.default
+                for p in parameters.values()
+                if p.kind is p.KEYWORD_ONLY and p.default is not p.empty and p.name not in _LOADING_ARGUMENTS
+            }
+            recorded.update((k, v) for k, v in kwargs.items() if k not in _LOADING_ARGUMENTS)
+            if weights is not None and recorded.get("num_classes") is None:
+                recorded["num_classes"] = len(kwargs["weights"].meta["categories"])
+            model.zoo_config = {"architecture": key, "kwargs": recorded}
+            if weights is not None:
+                model.zoo_config["weights"] = f"{type(kwargs['weights']).__name__}.{kwargs['weights'].name}"
+            return model
+
+        _MODELS[key] = build
+        return build
 
     return wrapper
 

@@ -17,12 +17,10 @@ Depth (50/101/152, from the number of layer3 blocks), ``num_classes`` (from the 
 stem widths and the presence of the auxiliary head are read from the checkpoint. Files are read with
 ``torch.load(weights_only=True)``.
 
-CLI: ``python -m zoo.convert {semseg,mmseg} in.pth out.safetensors`` writes the converted state dict
-with the build arguments in the safetensors metadata; :func:`load_converted` rebuilds the model.
+CLI: ``python -m zoo convert {semseg,mmseg} in.pth OUT_DIR`` writes the converted model as a Hub-layout
+folder (:func:`zoo.hub.save_pretrained`); :func:`zoo.hub.from_pretrained` rebuilds it.
 """
 
-import argparse
-import json
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -32,7 +30,7 @@ from torch import Tensor
 
 from .pspnet import PSPNet, pspnet_resnet50, pspnet_resnet101
 
-__all__ = ["from_semseg", "from_mmseg", "load_converted", "save_converted", "main"]
+__all__ = ["from_semseg", "from_mmseg"]
 
 _LAYER3_BLOCKS_TO_DEPTH = {6: 50, 23: 101, 36: 152}
 _BUILDERS: dict[int, Callable[..., PSPNet]] = {50: pspnet_resnet50, 101: pspnet_resnet101}
@@ -177,59 +175,3 @@ def from_mmseg(path_or_state_dict, **kwargs) -> PSPNet:
         **kwargs,
     )
     return _apply(model, renamed, "mmseg")
-
-
-# ------------------------------------------------------------------------------------------ files + CLI
-def _build_config(model: PSPNet) -> dict:
-    backbone = model.backbone
-    return {
-        "arch": f"pspnet_resnet{backbone.depth}",
-        "num_classes": model.num_classes,
-        "aux_loss": model.aux_classifier is not None,
-        "stem_widths": list(backbone.stem_widths) if backbone.stem_widths is not None else None,
-        "contract_dilation": backbone.contract_dilation,
-        "align_corners": model.align_corners,
-        "bins": list(model.ppm.bins),
-    }
-
-
-def save_converted(model: PSPNet, path: str) -> None:
-    """Write ``model``'s state dict as safetensors, its build arguments as JSON metadata ``"zoo_config"``."""
-    from safetensors.torch import save_file
-
-    tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-    save_file(tensors, path, metadata={"zoo_config": json.dumps(_build_config(model))})
-
-
-def load_converted(path: str) -> PSPNet:
-    """Rebuild the model written by :func:`save_converted` (eval mode)."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    with safe_open(path, framework="pt") as f:
-        metadata = f.metadata() or {}
-    if "zoo_config" not in metadata:
-        raise ValueError(f"{path} has no 'zoo_config' metadata: not written by zoo.convert")
-    config = json.loads(metadata["zoo_config"])
-    builder = {"pspnet_resnet50": pspnet_resnet50, "pspnet_resnet101": pspnet_resnet101}[config.pop("arch")]
-    model = builder(**config)
-    model.load_state_dict(load_file(path))
-    return model.eval()
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m zoo.convert", description="Convert an official PSPNet checkpoint to spp-zoo safetensors."
-    )
-    parser.add_argument("source", choices=["semseg", "mmseg"], help="hszhao/semseg or mmsegmentation checkpoint")
-    parser.add_argument("input", help="the .pth checkpoint")
-    parser.add_argument("output", help="the .safetensors file to write")
-    args = parser.parse_args(argv)
-    convert = from_semseg if args.source == "semseg" else from_mmseg
-    model = convert(args.input)
-    save_converted(model, args.output)
-    print(f"wrote {args.output}: {json.dumps(_build_config(model))}")
-
-
-if __name__ == "__main__":
-    main()

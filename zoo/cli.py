@@ -1,0 +1,261 @@
+"""``python -m zoo``: the zoo's command line.
+
+Commands: ``list``, ``info``, ``download``, ``publish``, ``convert``, ``export`` (and the training
+commands ``train``, ``eval``, ``predict`` of :mod:`zoo.cli_tasks`). ``--help`` works on each. Bad usage
+and bad input print one line, ``zoo <command>: error: ...``, on stderr and exit with code 2; other
+failures (the Hub unreachable, a refused upload) print one line and exit with code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+__all__ = ["main", "build_parser"]
+
+#: Errors that mean "bad usage or bad input": one line, exit code 2.
+USAGE_ERRORS = (ValueError, TypeError, FileNotFoundError, NotADirectoryError, IsADirectoryError)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (``prog: error: message``) and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def _weights_entries(model: str) -> list:
+    from ._api import get_model_weights
+
+    enum = get_model_weights(model)
+    return [enum[name] for name in enum.__members__ if name != "DEFAULT"]
+
+
+def _metric_text(meta: dict[str, Any]) -> str:
+    metrics = meta.get("_metrics") or {}
+    return "; ".join(f"{ds} " + ", ".join(f"{k} {v:g}" for k, v in vals.items()) for ds, vals in metrics.items())
+
+
+def _resolve_entry(name: str):
+    """A weights entry from ``"Enum.ENTRY"`` (or ``MODEL:ENTRY``/``MODEL`` for its DEFAULT)."""
+    from ._api import get_model_weights, get_weight, list_models
+
+    if name in list_models():
+        enum = get_model_weights(name)
+        if "DEFAULT" not in enum.__members__:
+            raise ValueError(f"model {name!r} has no published weights yet")
+        return enum["DEFAULT"]
+    return get_weight(name)
+
+
+# --------------------------------------------------------------------------------------------- commands
+def _cmd_list(args: argparse.Namespace) -> int:
+    from ._api import get_model_builder, list_models
+
+    rows = []
+    for model in list_models(args.include or None):
+        entries = _weights_entries(model)
+        if not entries:
+            rows.append({"model": model, "weights": None})
+        for entry in entries:
+            rows.append(
+                {
+                    "model": model,
+                    "weights": f"{type(entry).__name__}.{entry.name}",
+                    "dataset": entry.meta.get("dataset"),
+                    "metrics": entry.meta.get("_metrics"),
+                    "params": entry.meta.get("num_params"),
+                    "file_size_mb": entry.meta.get("_file_size"),
+                }
+            )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'model':<24} {'weights':<44} {'params':>10} {'MB':>6}  metrics")
+    for row in rows:
+        if row["weights"] is None:
+            doc = (get_model_builder(row["model"]).__doc__ or "").strip().splitlines()[0]
+            print(f"{row['model']:<24} {'-':<44} {'':>10} {'':>6}  ({doc[:60]})")
+            continue
+        entry = _resolve_entry(row["weights"])
+        params = f"{row['params'] / 1e6:.2f}M" if row["params"] else ""
+        size = f"{row['file_size_mb']:.2f}" if row["file_size_mb"] else ""
+        print(f"{row['model']:<24} {row['weights']:<44} {params:>10} {size:>6}  {_metric_text(entry.meta)}")
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from . import hub
+    from ._api import get_model_builder, list_models
+
+    name = args.name
+    if name in list_models():
+        builder = get_model_builder(name)
+        info: dict[str, Any] = {
+            "model": name,
+            "doc": (builder.__doc__ or "").strip().split("\n\n")[0],
+            "weights": [f"{type(e).__name__}.{e.name}" for e in _weights_entries(name)],
+        }
+    else:
+        entry = _resolve_entry(name)
+        info = {
+            "weights": f"{type(entry).__name__}.{entry.name}",
+            "repo_id": hub.repo_id(entry.repo),
+            "revision": entry.revision,
+            "sha256": entry.sha256,
+            "shipped": str(hub.shipped_directory(entry.repo) or ""),
+            "meta": {k: v for k, v in entry.meta.items() if k != "categories"},
+            "categories": entry.meta.get("categories"),
+        }
+    print(json.dumps(info, indent=2, default=str))
+    return 0
+
+
+def _cmd_download(args: argparse.Namespace) -> int:
+    from . import hub
+
+    folder = hub.download(args.weights, revision=args.revision, sha256=args.sha256, progress=not args.quiet)
+    print(folder)
+    return 0
+
+
+def _cmd_publish(args: argparse.Namespace) -> int:
+    from . import hub
+
+    commit = hub.push_to_hub(
+        Path(args.directory), args.repo_id, revision=args.revision, token=args.token, private=args.private,
+        commit_message=args.message,
+    )  # fmt: skip
+    print(f"{commit.oid} {commit.commit_url}")
+    return 0
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from . import convert, hub
+
+    if not os.path.isfile(args.input):
+        raise FileNotFoundError(f"checkpoint {args.input!r} does not exist")
+    model = (convert.from_semseg if args.source == "semseg" else convert.from_mmseg)(args.input)
+    origin = {"semseg": "hszhao/semseg", "mmseg": "open-mmlab/mmsegmentation"}[args.source]
+    metadata = {"source": f"converted from the {origin} checkpoint {os.path.basename(args.input)} by zoo.convert"}
+    folder = hub.save_pretrained(model, args.output_dir, metadata=metadata)
+    print(folder)
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    import torch
+
+    from . import export, hub
+    from ._api import get_model, list_models
+
+    if args.model in list_models():
+        kwargs = json.loads(args.kwargs) if args.kwargs else {}
+        if not isinstance(kwargs, dict):
+            raise ValueError(f"--kwargs must be a JSON object, got {args.kwargs!r}")
+        model = get_model(args.model, weights=args.weights, **kwargs)
+    else:
+        if args.weights or args.kwargs:
+            raise ValueError("--weights and --kwargs apply to registered model names, not to a saved folder")
+        model = hub.from_pretrained(args.model)
+    model.eval()
+    height, width = args.size
+    example = torch.rand(1, 3, height, width)
+    output = Path(args.output)
+    if args.format == "torchscript":
+        export.torchscript(model, output)
+    elif args.format == "export":
+        torch.export.save(export.export_program(model, example), output)
+    else:
+        export.to_onnx(model, output, example)
+    print(output)
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m zoo", description="spp-zoo: models, pretrained weights, Hub, export.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
+
+    p = commands.add_parser("list", help="models, their weights, metrics and sizes")
+    p.add_argument("--include", help="fnmatch pattern of model names, e.g. 'pspnet_*'")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_list)
+
+    p = commands.add_parser("info", help="a model's builder and weights, or a weights entry's pins and meta")
+    p.add_argument("name", metavar="MODEL_OR_WEIGHTS", help="a model name or 'Enum.ENTRY'")
+    p.set_defaults(func=_cmd_info)
+
+    p = commands.add_parser("download", help="download and verify weights into the Hugging Face cache")
+    p.add_argument("weights", metavar="WEIGHTS", help="'Enum.ENTRY', a model name (its DEFAULT) or a Hub repo id")
+    p.add_argument("--revision", help="branch, tag or commit (repo ids only)")
+    p.add_argument("--sha256", help="expected sha256 of model.safetensors (repo ids only)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_download)
+
+    p = commands.add_parser("publish", help="upload a folder written by save_pretrained to a Hub repository")
+    p.add_argument("directory", metavar="DIRECTORY")
+    p.add_argument("repo_id", metavar="REPO_ID", help="'org/name'")
+    p.add_argument("--revision", help="branch to commit to (created if needed; default main)")
+    p.add_argument("--token", help="Hub token (default: HF_TOKEN or the saved login)")
+    p.add_argument("--private", action="store_true", help="create the repository private")
+    p.add_argument("--message", help="commit message")
+    p.set_defaults(func=_cmd_publish)
+
+    p = commands.add_parser("convert", help="convert an official PSPNet checkpoint into a Hub-layout folder")
+    p.add_argument("source", choices=["semseg", "mmseg"], help="hszhao/semseg or mmsegmentation checkpoint")
+    p.add_argument("input", metavar="IN", help="the .pth checkpoint")
+    p.add_argument("output_dir", metavar="OUT_DIR", help="folder to write (model.safetensors, config.json, card)")
+    p.set_defaults(func=_cmd_convert)
+
+    p = commands.add_parser("export", help="export a model to TorchScript, torch.export or ONNX")
+    p.add_argument("model", metavar="MODEL", help="a registered model name or a folder written by save_pretrained")
+    p.add_argument("--format", required=True, choices=["torchscript", "export", "onnx"])
+    p.add_argument("--output", "-o", required=True, help="file to write")
+    p.add_argument("--weights", help="weights entry of MODEL ('Enum.ENTRY', 'DEFAULT')")
+    p.add_argument("--kwargs", help="builder keyword arguments as a JSON object, e.g. '{\"num_classes\": 5}'")
+    p.add_argument("--size", type=int, nargs=2, default=(224, 224), metavar=("H", "W"), help="example input size")
+    p.set_defaults(func=_cmd_export)
+
+    _add_task_commands(commands)
+    return parser
+
+
+def _add_task_commands(commands) -> None:
+    """The training commands (``train``, ``eval``, ``predict``) live beside the models in zoo.cli_tasks."""
+    from importlib.util import find_spec
+
+    if find_spec("zoo.cli_tasks") is not None:
+        from . import cli_tasks
+
+        cli_tasks.add_commands(commands)
+
+
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip()
+    if isinstance(error, KeyError) and text.startswith("'"):
+        text = text.strip("'")
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    prog = f"zoo {args.command}"
+    try:
+        return int(args.func(args) or 0)
+    except USAGE_ERRORS as error:
+        print(f"{prog}: error: {_one_line(error)}", file=sys.stderr)
+        return 2
+    except (OSError, RuntimeError) as error:
+        print(f"{prog}: error: {_one_line(error)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
