@@ -69,7 +69,7 @@ __all__ = [
     "sppnet_zf5",
 ]
 
-_LAZY_SUBMODULES = ("convert", "export", "hub")
+_LAZY_SUBMODULES = ("convert", "export", "hub", "datasets", "transforms")
 
 
 def __getattr__(name: str):
