@@ -9,6 +9,7 @@ dependencies = ["torch", "torchvision"]
 
 from zoo import (  # noqa: E402  (torch.hub reads `dependencies` first, by convention)
     deconvnet_vgg16,
+    pspnet_resnet18,
     pspnet_resnet50,
     pspnet_resnet101,
     spp_detector_resnet50,
@@ -19,6 +20,7 @@ from zoo import (  # noqa: E402  (torch.hub reads `dependencies` first, by conve
 
 __all__ = [
     "deconvnet_vgg16",
+    "pspnet_resnet18",
     "pspnet_resnet50",
     "pspnet_resnet101",
     "spp_detector_resnet50",
