@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -30,6 +31,14 @@ _METADATA = ("categories", "mean", "std", "input_size", "align_corners", "datase
              "description", "training", "task")  # fmt: skip
 
 
+def args_kwargs(config: dict) -> dict:
+    """The builder kwargs the training command set (``-k``), as recorded in the checkpoint."""
+    command = config.get("training", {}).get("command", "")
+    words = shlex.split(command)
+    given = {words[i + 1].split("=", 1)[0] for i, w in enumerate(words[:-1]) if w in ("-k", "--kwarg")}
+    return {k: v for k, v in config["kwargs"].items() if k in given}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("checkpoint")
@@ -42,6 +51,11 @@ def main(argv=None) -> int:
     model.load_state_dict(load_file(str(checkpoint / "model.safetensors")), strict=True)
     model.eval()
     metadata = {k: config[k] for k in _METADATA if k in config}
+    metadata["description"] = (
+        f"{config['architecture']} ({', '.join(f'{k}={v}' for k, v in sorted(args_kwargs(config).items()))}) trained "
+        "from scratch with `python -m zoo train` on spp-zoo's scenes (Fashion-MNIST objects composited onto "
+        "scikit-image photos, `zoo.datasets`); commands in recipes/train_shipped.sh"
+    )
     data = metadata.get("dataset", "scenes")
     size = metadata["input_size"][0] if "input_size" in metadata else None
     dtype = getattr(torch, args.dtype) if args.dtype else None

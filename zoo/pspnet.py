@@ -15,6 +15,7 @@ Any input size works (no crop, no warp).
 
 from collections import OrderedDict
 from collections.abc import Sequence
+from functools import partial
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -23,9 +24,10 @@ from torchvision.ops import Conv2dNormActivation
 import kernels
 from kernels import reference
 
-from ._api import WeightsEnum, load_weights, override_num_classes, register_model, verify_weights
+from ._api import Weights, WeightsEnum, load_weights, override_num_classes, register_model, verify_weights
 from ._common import check_image_batch, init_conv_bn
 from .backbones import BASIC_RESNET_WEIGHTS, MMSEG_STEM, RESNET_WEIGHTS, SEMSEG_STEM, DilatedBasicResNet, DilatedResNet
+from .tasks import ImagePreprocess, scene_weights_meta
 
 __all__ = [
     "PSPNet",
@@ -170,7 +172,31 @@ def pspnet_loss(
 
 
 class PSPNet_ResNet18_Weights(WeightsEnum):
-    """Weights of :func:`pspnet_resnet18`. Meta schema: :mod:`zoo._api`."""
+    """Weights of :func:`pspnet_resnet18`. Meta schema: :mod:`zoo._api`.
+
+    ``SCENES_V1``: width 0.375 (1.8 M parameters), 11 classes (background + Fashion-MNIST's 10) of
+    :class:`zoo.datasets.SceneSegmentation`, trained from scratch on the CPU; inputs resized to 128 x 128.
+    """
+
+    SCENES_V1 = Weights(
+        repo="pspnet_resnet18.scenes",
+        revision="v1",
+        sha256="4c2dc1869b7b0c2cb2858d7b0a225b5659eb4967ff4fb104c882051b0fa2de1a",
+        transforms=partial(ImagePreprocess, 128),
+        meta=scene_weights_meta(
+            task="segmentation",
+            num_params=1801714,
+            file_size=7.24,
+            metrics={"mIoU": 10.5, "mAcc": 12.4, "aAcc": 89.13},
+            min_size=(1, 1),
+            input_size=(128, 128),
+            align_corners=False,
+            command="python -m zoo train pspnet_resnet18 -k width=0.375 --epochs 3 --limit 800 --batch-size 8 "
+            "--image-size 128 --lr 1e-3",
+            time_s=675.5,
+        ),
+    )
+    DEFAULT = SCENES_V1
 
 
 class PSPNet_ResNet50_Weights(WeightsEnum):

@@ -296,3 +296,47 @@ def predict_batch(task: str, model: nn.Module, images: list[Tensor], image_size:
     if isinstance(out, dict):
         out = out["out"]
     return out if task == "classification" else list(out)
+
+
+# ------------------------------------------------------------------------------------ weights entries
+#: Class names of the scene data (index = label; the classifiers predict ``SCENE_CLASSES[1:]``). Equal to
+#: :data:`zoo.datasets.CLASSES`, written out so that the model modules need not import the data code.
+SCENE_CLASSES = ("background", "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+                 "Bag", "Ankle boot")  # fmt: skip
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+RECIPE = "recipes/train_shipped.sh"
+
+
+def scene_weights_meta(
+    *,
+    task: str,
+    num_params: int,
+    file_size: float,
+    metrics: dict[str, float],
+    min_size: tuple[int, int],
+    input_size: tuple[int, int] | None,
+    command: str,
+    time_s: float,
+    **extra: Any,
+) -> dict[str, Any]:
+    """``meta`` of a weights entry trained by ``python -m zoo train`` on the scenes data (schema: :mod:`zoo._api`)."""
+    meta: dict[str, Any] = {
+        "categories": list(SCENE_CLASSES[1:] if task == "classification" else SCENE_CLASSES),
+        "num_params": num_params,
+        "min_size": min_size,
+        "mean": IMAGENET_MEAN,
+        "std": IMAGENET_STD,
+        "dataset": "scenes",
+        "_metrics": {"scenes-test": metrics},
+        "_file_size": file_size,
+        "license": "MIT",
+        "recipe": RECIPE,
+        "source": "trained from scratch by spp-zoo (python -m zoo train) on zoo.datasets' scenes",
+        "_docs": f"Trained on the CPU ({time_s / 60:.0f} min, 2 cores) by `{command}`. Test-split metrics, "
+        "reproduced by `python -m zoo eval`.",
+        **extra,
+    }
+    if input_size is not None:
+        meta["input_size"] = input_size
+    return meta
