@@ -1,11 +1,14 @@
-"""torch.hub entry points of spp-zoo: ``torch.hub.load("<owner>/<repo>", "pspnet_resnet50", weights=None)``.
+"""torch.hub entry points of spp-zoo: ``torch.hub.load("<owner>/spp-zoo:<tag>", "pspnet_resnet18", weights="DEFAULT")``.
 
-Each entry point is the zoo's builder (keyword-only arguments, torchvision style); see
-``torch.hub.help(<repo>, <name>)`` for its docstring. Importing this file only imports the
-``zoo`` package (no download, no model built).
+Each entry point is the zoo's builder (keyword-only arguments, torchvision style: ``weights``,
+``progress``, ``num_classes``...); see ``torch.hub.help(<repo>, <name>)`` for its docstring. Weights
+come through :mod:`zoo.hub` (Hugging Face Hub, pinned and verified, cached; the copies shipped in
+the repository when offline). Importing this file only imports the ``zoo`` package (no download,
+no model built).
 """
 
-dependencies = ["torch", "torchvision"]
+# Every package the entry points import (triton is optional: without it the CPU reference path runs).
+dependencies = ["torch", "torchvision", "safetensors", "huggingface_hub"]
 
 from zoo import (  # noqa: E402  (torch.hub reads `dependencies` first, by convention)
     deconvnet_vgg16,

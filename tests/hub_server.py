@@ -173,7 +173,9 @@ class Olah:
         )
         olah = shutil.which("olah-cli") or str(Path(sys.executable).parent / "olah-cli")
         log = open(self.workdir / "olah.log", "wb")  # noqa: SIM115 (closed with the process)
-        self.process = subprocess.Popen([olah, "-c", str(config)], stdout=log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(  # olah writes its own logs/ under the working directory
+            [olah, "-c", str(config)], stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -1,7 +1,9 @@
 """zoo.datasets and zoo.transforms: determinism, label exactness, tv_tensors types, aligned transforms, trees."""
 
+import gzip
 import hashlib
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -79,7 +81,7 @@ def test_pinned_digests_same_on_every_machine():
 
 PINNED = {
     "scene_test_0_20": "b9e527eab8752d2d",
-    "classification_test_0_20": "aa399f92524306f3",
+    "classification_test_0_20": "431f75ceee4a5027",
     "scene_train_subset_0_5": "faa122fdac5bb2b2",
 }
 
@@ -325,3 +327,57 @@ def test_statistics():
     assert abs(sum(stats["pixel_share_per_class"].values()) - 1) < 1e-3
     classification = datasets.classification_statistics("test", size=20)
     assert sum(classification["images_per_class"].values()) == 20
+
+
+def test_command_line(capsys):
+    assert datasets.main(["stats", "--split", "test", "--size", "4"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["test"]["scenes"]["images"] == 4 and report["test"]["classification"]["images"] == 4
+    assert datasets.main(["stats", "--split", "test", "--size", "-1"]) == 2
+    assert "size must be >= 0" in capsys.readouterr().err
+
+
+def test_fashion_mnist_reader_accepts_debian_and_torchvision_layouts(tmp_path):
+    """The full train set is read from idx files: gzipped (Debian) or raw under FashionMNIST/raw (torchvision)."""
+    images = np.arange(3 * 28 * 28, dtype=np.uint32).reshape(3, 28, 28).astype(np.uint8)
+    labels = np.asarray([4, 0, 9], dtype=np.uint8)
+    image_idx = bytes([0, 0, 8, 3]) + b"".join(n.to_bytes(4, "big") for n in (3, 28, 28)) + images.tobytes()
+    label_idx = bytes([0, 0, 8, 1]) + (3).to_bytes(4, "big") + labels.tobytes()
+    debian, torchvision_root = tmp_path / "debian", tmp_path / "tv"
+    debian.mkdir()
+    (torchvision_root / "FashionMNIST" / "raw").mkdir(parents=True)
+    (debian / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(image_idx))
+    (debian / "train-labels-idx1-ubyte.gz").write_bytes(gzip.compress(label_idx))
+    (torchvision_root / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").write_bytes(image_idx)
+    (torchvision_root / "FashionMNIST" / "raw" / "train-labels-idx1-ubyte").write_bytes(label_idx)
+    for root in (debian, torchvision_root):
+        dataset = datasets.SceneClassification("train", root=root, size=5)
+        assert dataset.glyph_source == "fashion-mnist-train"
+        np.testing.assert_array_equal(dataset._glyphs, images)
+        assert dataset[0][1] in (4, 0, 9)
+    (tmp_path / "not-idx").write_bytes(b"PNG...")
+    with pytest.raises(ValueError, match="not an idx file"):
+        synth.read_idx(tmp_path / "not-idx")
+
+
+def test_export_writes_what_the_datasets_serve(tmp_path):
+    index_file = datasets.export("test", tmp_path / "scenes", size=3)
+    records = json.loads(index_file.read_text())["images"]
+    detection, segmentation = datasets.SceneDetection("test"), datasets.SceneSegmentation("test")
+    for index, record in enumerate(records):
+        image, target = detection[index]
+        with Image.open(tmp_path / "scenes" / record["file"]) as png:
+            np.testing.assert_array_equal(np.asarray(png), image.permute(1, 2, 0).numpy())
+        with Image.open(tmp_path / "scenes" / "masks" / f"{index:05d}.png") as png:
+            np.testing.assert_array_equal(np.asarray(png), segmentation[index][1].numpy())
+        with Image.open(tmp_path / "scenes" / "instances" / f"{index:05d}.png") as png:
+            instances = np.asarray(png)
+        for k, mask in enumerate(target["masks"].numpy()):
+            np.testing.assert_array_equal(instances == k + 1, mask.astype(bool))
+        assert record["boxes"] == target["boxes"].tolist() and record["labels"] == target["labels"].tolist()
+    labels_file = datasets.export("test", tmp_path / "classification", view="classification", size=2)
+    rows = labels_file.read_text().splitlines()
+    assert rows[0] == "file,label,class" and len(rows) == 3
+    assert int(rows[1].split(",")[1]) == datasets.SceneClassification("test")[0][1]
+    with pytest.raises(ValueError, match="view"):
+        datasets.export("test", tmp_path, view="video")

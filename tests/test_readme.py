@@ -22,3 +22,15 @@ def test_ci_runs_the_readme_install_and_test_commands():
     ci = [line for line in ROOT.joinpath(".ci/run").read_text().splitlines() if line and not line.startswith("#")]
     assert install in ci and test in ci
     assert ci.index(install) < ci.index(test) and ci[-1] == test
+
+
+def test_readme_model_table_is_the_registry():
+    """The README's model table is what ``python -m zoo list --markdown`` prints (regenerate it with that)."""
+    import subprocess
+    import sys
+
+    readme = ROOT.joinpath("README.md").read_text()
+    table = readme.split("<!-- model-table:start -->\n", 1)[1].split("<!-- model-table:end -->", 1)[0].strip()
+    printed = subprocess.run([sys.executable, "-m", "zoo", "list", "--markdown"], cwd=ROOT, capture_output=True,
+                             text=True, check=True, timeout=300).stdout.strip()  # fmt: skip
+    assert table == printed

@@ -122,3 +122,24 @@ def test_export_arguments_are_checked():
         export.torchscript(lambda x: x)
     with pytest.raises(ValueError, match="4-D"):
         export.export_program(zoo.sppnet_zf5(width=0.125, representation_size=8), torch.randn(3, 64, 64))
+
+
+def test_onnx_export_of_max_pyramid_pooling_matches_eager(tmp_path):
+    """ONNX has no adaptive max pooling: SPP-net's max pyramid is decomposed into per-bin reductions."""
+    import onnxruntime as ort
+    import torch.nn.functional as F
+
+    from zoo.export import _adaptive_max_pool2d_by_bins
+
+    for shape, size in [((2, 3, 7, 13), (6, 6)), ((1, 2, 1, 5), (3, 2)), ((1, 1, 4, 4), (1, 1))]:
+        x = torch.randint(0, 3, shape).float()  # many ties: the first index wins, as in PyTorch
+        values, indices = _adaptive_max_pool2d_by_bins(x, size)
+        expected_values, expected_indices = F.adaptive_max_pool2d(x, size, return_indices=True)
+        assert torch.equal(values, expected_values) and torch.equal(indices, expected_indices)
+    torch.manual_seed(0)
+    model = zoo.sppnet_zf5(num_classes=3, width=0.125, representation_size=16).eval()
+    x = torch.rand(1, 3, 61, 75)
+    zoo.export.to_onnx(model, tmp_path / "sppnet.onnx", x)
+    (y,) = ort.InferenceSession(str(tmp_path / "sppnet.onnx")).run(None, {"images": x.numpy()})
+    with torch.no_grad():
+        torch.testing.assert_close(torch.from_numpy(y), model(x), rtol=1e-5, atol=1e-6)

@@ -92,6 +92,21 @@ class WeightsEnum(_TorchvisionWeightsEnum):
     package when the Hub cannot serve them.
     """
 
+    @property
+    def repo(self) -> str:
+        """Hub repository name ``{model}.{tag}`` (the repo id is ``{org}/{repo}``)."""
+        return self.value.repo
+
+    @property
+    def revision(self) -> str:
+        """Pinned branch, tag or commit."""
+        return self.value.revision
+
+    @property
+    def sha256(self) -> str:
+        """Pinned sha256 of ``model.safetensors``."""
+        return self.value.sha256
+
     def get_state_dict(self, progress: bool = True, check_hash: bool = True) -> dict[str, torch.Tensor]:
         """The state dict of this entry (verified against its ``sha256``; ``check_hash`` cannot turn that off)."""
         from . import hub

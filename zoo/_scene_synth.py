@@ -94,23 +94,35 @@ def fashion_mnist_dir(root: str | os.PathLike | None = None) -> Path:
     return Path(os.environ.get(FASHION_MNIST_ENV) or FASHION_MNIST_DIR)
 
 
+def find_idx_file(directory: Path, name: str) -> Path | None:
+    """``name`` (an idx .gz file) in ``directory`` or in torchvision's ``FashionMNIST/raw`` under it, gzipped or not."""
+    for folder in (directory, directory / "FashionMNIST" / "raw"):
+        for candidate in (folder / name, folder / name.removesuffix(".gz")):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
 def has_fashion_mnist(root: str | os.PathLike | None = None) -> bool:
     directory = fashion_mnist_dir(root)
-    return all((directory / name).is_file() for name in FASHION_MNIST_FILES["train"])
+    return all(find_idx_file(directory, name) is not None for name in FASHION_MNIST_FILES["train"])
 
 
 @functools.lru_cache(maxsize=4)
 def load_fashion_mnist(root: str | None, part: str) -> tuple[np.ndarray, np.ndarray]:
-    """Fashion-MNIST's ``part`` ("train": 60000 or "test": 10000) as (uint8 (N, 28, 28), int64 (N,) in 0..9)."""
+    """Fashion-MNIST's ``part`` ("train": 60000 or "test": 10000) as (uint8 (N, 28, 28), int64 (N,) in 0..9).
+
+    ``root`` holds the idx files (gzipped or not; Debian's layout) or is a torchvision ``FashionMNIST`` root."""
     directory = fashion_mnist_dir(root)
     image_name, label_name = FASHION_MNIST_FILES[part]
-    if not (directory / image_name).is_file() or not (directory / label_name).is_file():
+    image_path, label_path = find_idx_file(directory, image_name), find_idx_file(directory, label_name)
+    if image_path is None or label_path is None:
         raise FileNotFoundError(
             f"Fashion-MNIST not found in {directory} (needs {image_name}, {label_name}); "
             f"install it with `{INSTALL_FASHION_MNIST}` or pass root=<directory with the idx files>"
         )
-    images = read_idx(directory / image_name)
-    labels = read_idx(directory / label_name).astype(np.int64)
+    images = read_idx(image_path)
+    labels = read_idx(label_path).astype(np.int64)
     if images.shape != (len(labels), 28, 28):
         raise ValueError(f"unexpected Fashion-MNIST shapes in {directory}: {images.shape}, {labels.shape}")
     return images, labels
@@ -354,8 +366,10 @@ def compose_single(
     *,
     side_range: tuple[int, int],
     min_object: int,
+    min_object_fraction: float,
 ) -> tuple[np.ndarray, int]:
-    """A classification image: one glyph object at a random scale and position on a random-size background.
+    """A classification image: one glyph object at a random scale and position on a random-size background; the
+    object's longest side is log-uniform from max(min_object, min_object_fraction * shorter side) to the shorter side.
 
     Returns (uint8 (H, W, 3) image, label in 0..9).
     """
@@ -363,7 +377,8 @@ def compose_single(
     width = int(rng.integers(side_range[0], side_range[1] + 1))
     image = sample_background(rng, height, width)
     index = int(rng.integers(len(glyphs)))
-    side = round(_log_uniform(rng, min_object, min(height, width)))
+    shorter = min(height, width)
+    side = round(_log_uniform(rng, max(min_object, min_object_fraction * shorter), shorter))
     colors, mask = render_glyph(rng, glyphs[index], side, min(height, width))
     top = int(rng.integers(height - mask.shape[0] + 1))
     left = int(rng.integers(width - mask.shape[1] + 1))

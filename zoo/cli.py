@@ -77,6 +77,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
+    if args.markdown:
+        print(markdown_table(rows))
+        return 0
     print(f"{'model':<24} {'weights':<44} {'params':>10} {'MB':>6}  metrics")
     for row in rows:
         if row["weights"] is None:
@@ -88,6 +91,24 @@ def _cmd_list(args: argparse.Namespace) -> int:
         size = f"{row['file_size_mb']:.2f}" if row["file_size_mb"] else ""
         print(f"{row['model']:<24} {row['weights']:<44} {params:>10} {size:>6}  {_metric_text(entry.meta)}")
     return 0
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    """The README's model table: one row per weights entry (or per model without weights)."""
+    lines = ["| model | weights | dataset | metrics | params | file size |", "|---|---|---|---|---|---|"]
+    for row in rows:
+        if row["weights"] is None:
+            lines.append(f"| `{row['model']}` | none yet | | | | |")
+            continue
+        metrics = "; ".join(
+            f"{', '.join(f'{k} {v:g}' for k, v in values.items())} ({split})"
+            for split, values in (row["metrics"] or {}).items()
+        )
+        params = f"{row['params'] / 1e6:.2f} M" if row["params"] else ""
+        size = f"{row['file_size_mb']:.2f} MB" if row["file_size_mb"] else ""
+        dataset = row["dataset"] or ""
+        lines.append(f"| `{row['model']}` | `{row['weights']}` | {dataset} | {metrics} | {params} | {size} |")
+    return "\n".join(lines)
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -186,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("list", help="models, their weights, metrics and sizes")
     p.add_argument("--include", help="fnmatch pattern of model names, e.g. 'pspnet_*'")
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--markdown", action="store_true", help="print the README's model table")
     p.set_defaults(func=_cmd_list)
 
     p = commands.add_parser("info", help="a model's builder and weights, or a weights entry's pins and meta")

@@ -9,8 +9,8 @@ than 30 % visible (or with under 24 visible pixels, or a visible box side under 
 and boxes are those of the visible pixels. ``SceneSegmentation`` and ``SceneDetection`` serve the same scenes (item
 ``i`` of a split is the same picture in both).
 
-Classification view: one object (longest side 16 px .. the image's shorter side) per image of random size
-(each side 48..128 px), label in 0..9 (``CLASSES[label + 1]``).
+Classification view: one object per image of random size (each side 48..128 px), its longest side log-uniform from
+max(20 px, 0.35 x the image's shorter side) to the shorter side, label in 0..9 (``CLASSES[label + 1]``).
 
 Every item is generated on the fly from ``numpy.random.default_rng([SEED, split, view, index])``, so it is identical
 on every machine and in every worker. The val and test splits draw their glyphs from Fashion-MNIST's test set, the
@@ -20,9 +20,9 @@ points to the idx files), else the shipped subset (100 per class). Val and test 
 Boxes are float XYXY in pixel-edge coordinates: an instance whose pixels span columns ``c0..c1`` (inclusive) has
 ``x1 = c0`` and ``x2 = c1 + 1`` (so flips and resizes of ``torchvision.transforms.v2`` keep boxes and masks aligned).
 
-``python -m zoo.datasets stats`` prints the statistics of every split; ``python -m zoo.datasets examples`` rewrites
-the shipped example images; ``python -m zoo.datasets build-assets`` rebuilds the shipped assets from the installed
-sources.
+Command line: ``python -m zoo.datasets stats`` prints the statistics of the splits; ``... examples`` rewrites the
+shipped example images; ``... export DIR --split test`` writes a split as PNG files + JSON for inspection;
+``... build-assets`` rebuilds the shipped assets from the installed sources.
 """
 
 from __future__ import annotations
@@ -61,6 +61,7 @@ __all__ = [
     "classification_statistics",
     "tree_statistics",
     "write_examples",
+    "export",
 ]
 
 CLASSES = (
@@ -84,7 +85,8 @@ SCENE_SIDES = (96, 192)
 SCENE_OBJECT_SIDES = (12, 80)
 SCENE_OBJECTS = (1, 6)
 CLASSIFICATION_SIDES = (48, 128)
-CLASSIFICATION_MIN_OBJECT = 16
+CLASSIFICATION_MIN_OBJECT = 20
+CLASSIFICATION_MIN_OBJECT_FRACTION = 0.35
 GLYPH_SOURCES = ("auto", "full", "subset")
 EXAMPLES_DIR = synth.DATA_DIR / "examples"
 
@@ -267,6 +269,7 @@ class SceneClassification(_GlyphDataset):
             self._glyph_labels,
             side_range=CLASSIFICATION_SIDES,
             min_object=CLASSIFICATION_MIN_OBJECT,
+            min_object_fraction=CLASSIFICATION_MIN_OBJECT_FRACTION,
         )
         return self._apply(_to_image(image), label)
 
@@ -457,6 +460,68 @@ def write_examples(directory: str | os.PathLike = EXAMPLES_DIR, *, scenes: int =
     return written
 
 
+def _palette() -> list[int]:
+    rng = np.random.default_rng(0)
+    colors = rng.integers(64, 256, size=(256, 3))
+    colors[0] = 0
+    return colors.astype(np.uint8).flatten().tolist()
+
+
+def export(
+    split: str, directory: str | os.PathLike, *, view: str = "scenes", size: int | None = None, glyphs: str = "auto"
+) -> Path:
+    """Write a split to ``directory`` for inspection or other tools; returns the written index file.
+
+    view "scenes": ``images/<i>.png``, ``masks/<i>.png`` (palette PNG, pixel value = class 0..10),
+    ``instances/<i>.png`` (pixel value = instance number 1..K, 0 = background, in the order of the boxes) and
+    ``annotations.json`` ({"classes", "images": [{"file", "height", "width", "boxes" (XYXY), "labels"}]}).
+    view "classification": ``images/<i>.png`` and ``labels.csv`` (file,label,class).
+    """
+    if view not in ("scenes", "classification"):
+        raise ValueError(f"unknown view {view!r}; expected scenes or classification")
+    directory = Path(directory)
+    (directory / "images").mkdir(parents=True, exist_ok=True)
+    if view == "classification":
+        dataset = SceneClassification(split, size=size, glyphs=glyphs)
+        rows = ["file,label,class"]
+        for index in range(len(dataset)):
+            image, label = dataset[index]
+            name = f"images/{index:05d}.png"
+            Image.fromarray(image.permute(1, 2, 0).numpy()).save(directory / name)
+            rows.append(f"{name},{label},{CLASSES[label + 1]}")
+        (directory / "labels.csv").write_text("\n".join(rows) + "\n")
+        return directory / "labels.csv"
+    dataset = SceneDetection(split, size=size, glyphs=glyphs)
+    for folder in ("masks", "instances"):
+        (directory / folder).mkdir(exist_ok=True)
+    records = []
+    for index in range(len(dataset)):
+        image, masks, labels = dataset.scene(index)
+        name = f"{index:05d}.png"
+        Image.fromarray(image).save(directory / "images" / name)
+        semantic = np.zeros(image.shape[:2], dtype=np.uint8)
+        instances = np.zeros(image.shape[:2], dtype=np.uint8)
+        for k, (mask, label) in enumerate(zip(masks, labels, strict=True)):
+            semantic[mask], instances[mask] = label, k + 1
+        semantic_png = Image.fromarray(semantic, mode="P")
+        semantic_png.putpalette(_palette())
+        semantic_png.save(directory / "masks" / name)
+        Image.fromarray(instances).save(directory / "instances" / name)
+        boxes = _tight_boxes(masks).tolist()
+        records.append(
+            {
+                "file": f"images/{name}",
+                "height": image.shape[0],
+                "width": image.shape[1],
+                "boxes": boxes,
+                "labels": labels.tolist(),
+            }
+        )
+    index_file = directory / "annotations.json"
+    index_file.write_text(json.dumps({"classes": list(CLASSES), "images": records}))
+    return index_file
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m zoo.datasets", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -467,9 +532,23 @@ def main(argv: list[str] | None = None) -> int:
     stats.add_argument("--trees", action="store_true", help="also TreeDetection (train/val need deepforest)")
     examples = commands.add_parser("examples", help="write the example images")
     examples.add_argument("directory", nargs="?", default=str(EXAMPLES_DIR))
+    dump = commands.add_parser("export", help="write a split as PNG files + annotations for inspection")
+    dump.add_argument("directory")
+    dump.add_argument("--split", choices=SPLITS, default="test")
+    dump.add_argument("--view", choices=("scenes", "classification"), default="scenes")
+    dump.add_argument("--size", type=int, default=None)
+    dump.add_argument("--glyphs", choices=GLYPH_SOURCES, default="auto")
     assets = commands.add_parser("build-assets", help="rebuild the shipped assets from the installed sources")
     assets.add_argument("directory", nargs="?", default=str(synth.DATA_DIR))
     args = parser.parse_args(argv)
+    try:
+        return _run(args)
+    except (ValueError, TypeError, FileNotFoundError) as error:
+        print(f"{parser.prog} {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.command == "stats":
         report = {}
         for split in args.split or ["val", "test"]:
@@ -481,6 +560,8 @@ def main(argv: list[str] | None = None) -> int:
                 report[split]["trees"] = tree_statistics(split)
         json.dump(report, sys.stdout, indent=1)
         print()
+    elif args.command == "export":
+        print(export(args.split, args.directory, view=args.view, size=args.size, glyphs=args.glyphs))
     elif args.command == "examples":
         for path in write_examples(args.directory):
             print(path)

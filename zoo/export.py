@@ -83,15 +83,37 @@ def export_program(
         return torch.export.export(model, (example,), dynamic_shapes=dynamic_shapes)
 
 
+def _adaptive_max_pool2d_by_bins(x: Tensor, output_size) -> tuple[Tensor, Tensor]:
+    """``aten.adaptive_max_pool2d`` at a static input size, as per-bin ``amax``/``argmax`` (ONNX has no
+    adaptive max pooling). Bins ``[floor(i*a/n), ceil((i+1)*a/n))``; indices flat over H*W, first max wins."""
+    height, width = int(x.shape[-2]), int(x.shape[-1])
+    out_h, out_w = int(output_size[0]), int(output_size[1])
+    values, indices = [], []
+    for i in range(out_h):
+        h0, h1 = (i * height) // out_h, -((-(i + 1) * height) // out_h)
+        for j in range(out_w):
+            w0, w1 = (j * width) // out_w, -((-(j + 1) * width) // out_w)
+            window = x[..., h0:h1, w0:w1].flatten(-2)
+            local = window.argmax(-1)
+            values.append(window.amax(-1))
+            indices.append((local // (w1 - w0) + h0) * width + local % (w1 - w0) + w0)
+    shape = (*x.shape[:-2], out_h, out_w)
+    return torch.stack(values, -1).reshape(shape), torch.stack(indices, -1).reshape(shape)
+
+
 def to_onnx(model: nn.Module, path: str | os.PathLike, example: Tensor, **kwargs):
     """Export ``model`` to ONNX at ``example``'s size with the dynamo-based exporter, on the pure-PyTorch path.
 
     The graph is static in H and W: adaptive pooling whose bins do not divide the input decomposes
     into size-dependent index tables, so export once per deployment size (any size works, divisible
-    by the pyramid or not). Input name ``"images"``; ``kwargs`` go to ``torch.onnx.export`` (e.g.
-    ``opset_version``). Returns the ``ONNXProgram``.
+    by the pyramid or not). Adaptive max pooling (SPP-net's pyramid) becomes per-bin max reductions.
+    Input name ``"images"``; ``kwargs`` go to ``torch.onnx.export`` (e.g. ``opset_version``).
+    Returns the ``ONNXProgram``.
     """
     _check_model(model)
     _dynamic_shapes(example, False, False)
     with kernel_path(model, False):
-        return torch.onnx.export(model, (example,), os.fspath(path), dynamo=True, input_names=["images"], **kwargs)
+        program = torch.export.export(model, (example,))
+    table = {torch.ops.aten.adaptive_max_pool2d.default: _adaptive_max_pool2d_by_bins}
+    program = program.run_decompositions(table)
+    return torch.onnx.export(program, (example,), os.fspath(path), dynamo=True, input_names=["images"], **kwargs)

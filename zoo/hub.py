@@ -556,9 +556,11 @@ def _hub_file(repo: str, filename: str, revision: str | None, progress: bool) ->
     except EntryNotFoundError:
         raise FileNotFoundError(f"file {filename!r} not found in Hub repository {at}") from None
     except RepositoryNotFoundError:
-        # Some servers (mirrors) answer a missing file like a missing repository: ask which it is.
-        if _repo_exists(repo, revision):
+        # Some servers (mirrors) answer a missing file or revision like a missing repository: ask which it is.
+        if _repo_exists(repo, revision or "main"):
             raise FileNotFoundError(f"file {filename!r} not found in Hub repository {at}") from None
+        if revision not in (None, "main") and _repo_exists(repo, "main"):
+            raise FileNotFoundError(f"revision {revision!r} not found in Hub repository {repo!r}") from None
         raise FileNotFoundError(
             f"Hub repository {repo!r} not found at {constants.ENDPOINT} (or it is private: set HF_TOKEN)"
         ) from None
@@ -571,7 +573,7 @@ def _hub_file(repo: str, filename: str, revision: str | None, progress: bool) ->
 _HUB_STATE = {"unreachable": False}
 
 
-def _repo_exists(repo: str, revision: str | None) -> bool:
+def _repo_exists(repo: str, revision: str) -> bool:
     from huggingface_hub import HfApi
 
     try:
