@@ -32,6 +32,7 @@ PALETTE = [
 ]  # fmt: skip
 DISPLAY_SIDE = 384
 DETECTION_SCORE = 0.5
+FALLBACK_DETECTIONS = 3
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
@@ -122,23 +123,31 @@ def _detection_picture(image: Tensor, detection: dict, categories: list[str], ti
     shown = _display(image)
     scale = shown.shape[-1] / image.shape[-1]
     keep = detection["scores"] >= DETECTION_SCORE
+    note = f"{int(keep.sum())} detection(s) with score >= {DETECTION_SCORE}"
+    if not keep.any():  # show the best few, said so in the footer
+        keep = torch.arange(len(detection["scores"])) < FALLBACK_DETECTIONS
+        note = f"no detection with score >= {DETECTION_SCORE}; the {int(keep.sum())} best shown"
     boxes = detection["boxes"][keep].float() * scale
     labels = detection["labels"][keep].tolist()
     scores = detection["scores"][keep].tolist()
     colors = [PALETTE[c % len(PALETTE)] for c in labels]
     drawn = draw_bounding_boxes(shown, boxes, colors=colors, width=3) if len(labels) else shown
     picture = _to_pil(drawn)
-    canvas = Image.new("RGB", (picture.width, picture.height + 36), "white")
+    font = _font(16)
+    probe = ImageDraw.Draw(picture)
+    width = max(picture.width, 16 + max(probe.textlength(line, font=font) for line in (title, note)))
+    canvas = Image.new("RGB", (int(width), picture.height + 56), "white")
     canvas.paste(picture, (0, 0))
     draw = ImageDraw.Draw(canvas)
     for box, label, score, color in zip(boxes.tolist(), labels, scores, colors, strict=True):
         text = f"{categories[label]} {score:.2f}"
-        x, y = box[0], max(0, box[1] - 18)
+        x = min(box[0], picture.width - draw.textlength(text, font=_font(14)) - 4)
+        y = max(0, box[1] - 18)
         left, top, right, bottom = draw.textbbox((x, y), text, font=_font(14))
         draw.rectangle((left - 2, top - 2, right + 2, bottom + 2), fill=color)
         draw.text((x, y), text, fill="black" if sum(color) > 380 else "white", font=_font(14))
-    footer = f"{title}: {len(labels)} detection(s) with score >= {DETECTION_SCORE}"
-    draw.text((8, picture.height + 8), footer, fill="black", font=_font(16))
+    draw.text((8, picture.height + 6), title, fill="black", font=font)
+    draw.text((8, picture.height + 30), note, fill="black", font=font)
     return canvas
 
 
