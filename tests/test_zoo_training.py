@@ -185,7 +185,8 @@ SHIPPED = {
     "deconvnet_vgg16": ("DeconvNet_VGG16_Weights.SCENES_V1", 8),
 }
 SUBSET_METRICS = {
-    "pspnet_resnet18": {"mIoU": 10.69, "mAcc": 11.95, "aAcc": 88.18},
+    "sppnet_zf5": {"acc@1": 20.31, "acc@5": 84.38},
+    "pspnet_resnet18": {"mIoU": 14.51, "mAcc": 20.0, "aAcc": 88.21},
     "deconvnet_vgg16": {"mIoU": 8.31, "mAcc": 9.27, "aAcc": 89.09},
     "spp_detector_zf5": {"mAP": 0.96, "mAP@0.5": 3.79},
 }
