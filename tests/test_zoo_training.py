@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -157,11 +158,16 @@ def test_torchrun_two_processes_give_the_single_process_weights(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     assert "world_size=2" in run.stderr
     one, two = _weights(tmp_path / "one"), _weights(tmp_path / "two")
-    assert one.keys() == two.keys()
+    torch.manual_seed(0)  # the initialization both runs started from (seed 0)
+    init = zoo.sppnet_zf5(num_classes=10, dropout=0.0, **TINY_CLASSIFIER).state_dict()
+    assert one.keys() == two.keys() == init.keys()
     for key in one:
-        torch.testing.assert_close(two[key], one[key], rtol=1e-4, atol=1e-5, msg=key)
-    untrained = zoo.sppnet_zf5(num_classes=10, **TINY_CLASSIFIER).classifier.weight
-    assert not torch.equal(one["classifier.weight"], untrained)
+        # Same samples, same averaged gradients: the runs differ by float rounding only, which Adam's
+        # normalization amplifies for near-zero gradients (max 3e-5 here), far below what training moved.
+        moved = (one[key] - init[key]).norm()
+        assert moved > 0, key
+        assert (two[key] - one[key]).norm() <= 1e-2 * moved, key
+        torch.testing.assert_close(two[key], one[key], rtol=1e-3, atol=2e-4, msg=key)
 
 
 def test_train_rejects_bad_settings(tmp_path):
@@ -242,7 +248,7 @@ def test_predict_all_writes_a_picture_per_entry_and_example(tmp_path):
     for path in written:
         with Image.open(path) as picture:
             assert picture.format == "PNG" and picture.width >= 384
-            assert len(set(picture.convert("L").getdata())) > 32  # a picture, not a blank canvas
+            assert len(np.unique(np.asarray(picture.convert("L")))) > 32  # a picture, not a blank canvas
 
 
 def test_predict_command_on_an_image_file(tmp_path):
