@@ -76,7 +76,9 @@ def _classification_picture(image: Tensor, logits: Tensor, categories: list[str]
     probabilities = logits.float().softmax(-1)
     top = probabilities.topk(min(5, probabilities.numel()))
     shown = _to_pil(_display(image))
-    panel_width, line = 300, 44
+    measure = ImageDraw.Draw(shown)
+    panel_width = max(300, int(measure.textlength(title, font=_font(16))) + 32)
+    line = 44
     canvas = Image.new("RGB", (shown.width + panel_width, max(shown.height, 90 + 5 * line)), "white")
     canvas.paste(shown, (0, 0))
     draw = ImageDraw.Draw(canvas)
@@ -101,14 +103,15 @@ def _segmentation_picture(image: Tensor, logits: Tensor, categories: list[str], 
     if present:
         masks = torch.stack([labels == c for c in present])
         overlay = draw_segmentation_masks(shown, masks, alpha=0.55, colors=[PALETTE[c % len(PALETTE)] for c in present])
-    legend_height = 40 + 24 * ((len(present) + 2) // 3)
+    columns = max(1, (2 * w + 8) // 250)
+    legend_height = 40 + 24 * ((len(present) + columns - 1) // columns)
     canvas = Image.new("RGB", (2 * w + 8, h + legend_height), "white")
     canvas.paste(_to_pil(shown), (0, 0))
     canvas.paste(_to_pil(overlay), (w + 8, 0))
     draw = ImageDraw.Draw(canvas)
     draw.text((8, h + 8), title, fill="black", font=_font(16))
     for i, c in enumerate(present):
-        x, y = 8 + (i % 3) * 250, h + 34 + (i // 3) * 24
+        x, y = 8 + (i % columns) * 250, h + 34 + (i // columns) * 24
         draw.rectangle((x, y + 2, x + 16, y + 18), fill=PALETTE[c % len(PALETTE)])
         share = 100 * float((labels == c).float().mean())
         draw.text((x + 22, y), f"{categories[c]} ({share:.1f}% of pixels)", fill="black", font=_font(14))
