@@ -10,6 +10,8 @@ Public API (contracts in each docstring, tested against :mod:`kernels.reference`
 The operators are registered as ``torch.ops.spp_zoo.*`` on import.
 """
 
+import torch.fx
+
 from . import reference
 from .functional import roi_spp, spatial_pyramid_pool, sppf, upsample_concat
 from .modules import SPPF, RoISPP, SpatialPyramidPool, UpsampleConcat
@@ -25,3 +27,8 @@ __all__ = [
     "sppf",
     "upsample_concat",
 ]
+
+# ``kernels.roi_spp(...)`` inside a traced forward is one FX node too (functional.py wraps its own names)
+for _name in ("spatial_pyramid_pool", "upsample_concat", "roi_spp", "sppf"):
+    torch.fx.wrap(_name)
+del _name

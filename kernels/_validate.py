@@ -4,6 +4,8 @@ from collections.abc import Sequence
 
 import torch
 
+from .reference import coordinate_dtype
+
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 _INT32_MAX = 2**31 - 1
 
@@ -43,9 +45,13 @@ def pool_mode(mode) -> str:
     return mode
 
 
-def same_device_dtype(t: torch.Tensor, ref: torch.Tensor, name: str, ref_name: str) -> None:
+def same_device(t: torch.Tensor, ref: torch.Tensor, name: str, ref_name: str) -> None:
     if t.device != ref.device:
         raise ValueError(f"{name} is on {t.device} but {ref_name} is on {ref.device}")
+
+
+def same_device_dtype(t: torch.Tensor, ref: torch.Tensor, name: str, ref_name: str) -> None:
+    same_device(t, ref, name, ref_name)
     if t.dtype != ref.dtype:
         raise TypeError(f"{name} has dtype {t.dtype} but {ref_name} has dtype {ref.dtype}")
 
@@ -53,10 +59,14 @@ def same_device_dtype(t: torch.Tensor, ref: torch.Tensor, name: str, ref_name: s
 def pooled_list(pooled, x: torch.Tensor) -> list[torch.Tensor]:
     if isinstance(pooled, torch.Tensor) or not isinstance(pooled, Sequence):
         raise TypeError(f"pooled must be a list or tuple of tensors, got {type(pooled).__name__}")
+    mixed_ok = torch.is_autocast_enabled(x.device.type)  # the op's autocast rule promotes to the widest
     out = []
     for i, p in enumerate(pooled):
         feature_map(p, f"pooled[{i}]")
-        same_device_dtype(p, x, f"pooled[{i}]", "x")
+        if mixed_ok:
+            same_device(p, x, f"pooled[{i}]", "x")
+        else:
+            same_device_dtype(p, x, f"pooled[{i}]", "x")
         if p.shape[0] != x.shape[0]:
             raise ValueError(f"pooled[{i}] has batch size {p.shape[0]} but x has {x.shape[0]}")
         out.append(p)
@@ -80,8 +90,16 @@ def spatial_scale_arg(spatial_scale) -> float:
     return s
 
 
+def _box_tensor(b: torch.Tensor, features: torch.Tensor, name: str) -> torch.Tensor:
+    same_device(b, features, name, "features")
+    if not b.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {b.dtype}")
+    return b.to(coordinate_dtype(features.dtype))
+
+
 def rois_arg(boxes, features: torch.Tensor) -> torch.Tensor:
-    """Return boxes in the (K, 5) ``(batch_index, x1, y1, x2, y2)`` form, checked against ``features``.
+    """Return boxes in the (K, 5) ``(batch_index, x1, y1, x2, y2)`` form, checked against ``features``,
+    in :func:`kernels.reference.coordinate_dtype` of the features (boxes may have any floating dtype).
 
     Data-dependent checks (finite values, batch index range) run inside the op, on real tensors.
     """
@@ -89,8 +107,7 @@ def rois_arg(boxes, features: torch.Tensor) -> torch.Tensor:
         if boxes.dim() != 2 or boxes.shape[1] != 5:
             raise ValueError(
                 f"boxes must be a (K, 5) tensor or a list of (L, 4) tensors, got shape {tuple(boxes.shape)}")
-        same_device_dtype(boxes, features, "boxes", "features")
-        rois = boxes
+        rois = _box_tensor(boxes, features, "boxes")
     elif isinstance(boxes, (list, tuple)):
         parts = []
         for i, b in enumerate(boxes):
@@ -98,11 +115,11 @@ def rois_arg(boxes, features: torch.Tensor) -> torch.Tensor:
                 raise TypeError(f"boxes[{i}] must be a torch.Tensor, got {type(b).__name__}")
             if b.dim() != 2 or b.shape[1] != 4:
                 raise ValueError(f"boxes[{i}] must have shape (L, 4), got {tuple(b.shape)}")
-            same_device_dtype(b, features, f"boxes[{i}]", "features")
+            b = _box_tensor(b, features, f"boxes[{i}]")
             parts.append(torch.cat([torch.full_like(b[:, :1], i), b], 1))
         if len(boxes) > features.shape[0]:
             raise ValueError(f"boxes is a list of {len(boxes)} tensors but features has batch size {features.shape[0]}")
-        rois = torch.cat(parts, 0) if parts else features.new_zeros((0, 5))
+        rois = torch.cat(parts, 0) if parts else features.new_zeros((0, 5), dtype=coordinate_dtype(features.dtype))
     else:
         raise TypeError(f"boxes must be a (K, 5) tensor or a list of (L, 4) tensors, got {type(boxes).__name__}")
     return rois

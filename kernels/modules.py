@@ -1,16 +1,16 @@
 """``nn.Module`` wrappers of the kernels, as torchvision pairs ``roi_pool`` with ``RoIPool``.
 
 Each module is TorchScript-scriptable: when scripted, ``forward`` runs the pure-PyTorch reference
-path (so a saved TorchScript file needs nothing but torch); in eager mode and under
-``torch.compile`` it runs the ``torch.ops.spp_zoo`` operator.
+path (so a saved TorchScript file needs nothing but torch and torchvision); in eager mode and under
+``torch.compile`` it runs the ``torch.ops.spp_zoo`` operator. Under ``torch.fx`` symbolic tracing the
+functional op each ``forward`` calls is one ``call_function`` node (it is ``torch.fx.wrap``-ped).
 """
 
 from collections.abc import Sequence
 
-import torch
 from torch import Tensor, nn
 
-from . import _validate, functional, reference
+from . import _validate, functional
 
 
 class SpatialPyramidPool(nn.Module):
@@ -29,8 +29,6 @@ class SpatialPyramidPool(nn.Module):
         return channels * sum(n * n for n in self.levels)
 
     def forward(self, x: Tensor) -> Tensor:
-        if torch.jit.is_scripting():
-            return reference.spatial_pyramid_pool(x, self.levels, self.mode)
         return functional.spatial_pyramid_pool(x, self.levels, self.mode)
 
     def extra_repr(self) -> str:
@@ -47,8 +45,6 @@ class UpsampleConcat(nn.Module):
         self.align_corners = bool(align_corners)
 
     def forward(self, x: Tensor, pooled: list[Tensor]) -> Tensor:
-        if torch.jit.is_scripting():
-            return reference.upsample_concat(x, pooled, self.align_corners)
         return functional.upsample_concat(x, pooled, self.align_corners)
 
     def extra_repr(self) -> str:
@@ -69,9 +65,8 @@ class RoISPP(nn.Module):
     def output_features(self, channels: int) -> int:
         return channels * sum(n * n for n in self.levels)
 
-    def forward(self, features: Tensor, rois: Tensor) -> Tensor:
-        if torch.jit.is_scripting():
-            return reference.roi_spp(features, rois, self.levels, self.spatial_scale)
+    def forward(self, features: Tensor, rois: Tensor | list[Tensor]) -> Tensor:
+        """``rois``: a (K, 5) tensor or a list of (L, 4) tensors (one per image), in eager and scripted code."""
         return functional.roi_spp(features, rois, self.levels, self.spatial_scale)
 
     def extra_repr(self) -> str:
@@ -88,8 +83,6 @@ class SPPF(nn.Module):
         self.kernel_size = _validate.kernel_size_arg(kernel_size)
 
     def forward(self, x: Tensor) -> Tensor:
-        if torch.jit.is_scripting():
-            return reference.sppf(x, self.kernel_size)
         return functional.sppf(x, self.kernel_size)
 
     def extra_repr(self) -> str:

@@ -5,7 +5,21 @@ autograd, ``torch.compile(fullgraph=True)`` and ``torch.export`` see one opaque 
 implementation runs the Triton kernel on CUDA (and on CPU under ``TRITON_INTERPRET=1``), and the
 PyTorch reference path otherwise. Both paths return the same auxiliary tensors (argmax as an
 int32 index into the H*W plane, -1 where nothing was selected), so they can be cross-checked.
+
+Determinism: every forward is deterministic (each output element is written once); the backward
+ops of ``spatial_pyramid_pool``, ``upsample_concat`` and ``sppf`` are gathers (deterministic), the
+Triton backward of ``roi_spp`` adds with atomics and calls PyTorch's non-determinism alert (an error
+under ``torch.use_deterministic_algorithms(True)``, a warning with ``warn_only=True``), as
+torchvision's CUDA ``roi_pool`` backward does; its CPU reference backward is deterministic.
+
+Autocast (CPU and CUDA): every op runs with autocast disabled inside (so its reference path is not
+re-cast) after one rule, :data:`AUTOCAST_RULES`: ``spatial_pyramid_pool``, ``sppf`` and ``roi_spp``
+keep the dtype of their input (as PyTorch's pooling ops do under autocast; ``roi_spp``'s boxes are
+converted to :func:`kernels.reference.coordinate_dtype` of the features), ``upsample_concat`` casts
+``x`` and ``pooled`` to the widest of their dtypes (``torch.cat``'s rule); backward ops keep their dtypes.
 """
+
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -13,6 +27,26 @@ from torch import Tensor
 
 from . import reference
 from ._runtime import use_triton
+
+
+def alert_not_deterministic(caller: str) -> None:
+    """PyTorch's non-determinism alert (the wording of its own): a RuntimeError under
+    ``torch.use_deterministic_algorithms(True)``, a UserWarning with ``warn_only=True``, else nothing."""
+    if not torch.are_deterministic_algorithms_enabled():
+        return
+    if torch.is_deterministic_algorithms_warn_only_enabled():
+        warnings.warn(
+            f"{caller} does not have a deterministic implementation, but you set "
+            "'torch.use_deterministic_algorithms(True, warn_only=True)'.",
+            UserWarning,
+            stacklevel=2,
+        )
+        return
+    raise RuntimeError(
+        f"{caller} does not have a deterministic implementation, but you set "
+        "'torch.use_deterministic_algorithms(True)'. You can turn off determinism just for this operation, "
+        "or use the 'warn_only=True' option if that is acceptable for your application."
+    )
 
 
 def _triton_module(name: str):
@@ -177,6 +211,8 @@ def _(features, rois, levels, spatial_scale):
 def roi_spp_backward(grad: Tensor, features: Tensor, rois: Tensor, argmax: Tensor, levels: list[int],
                      spatial_scale: float) -> Tensor:
     if use_triton(features):
+        # atomic adds at the argmax: the summation order of overlapping RoIs varies from run to run on a GPU
+        alert_not_deterministic("spp_zoo::roi_spp_backward (Triton kernel, atomic adds)")
         return _triton_module("roi").backward(grad, features, rois, argmax, levels, spatial_scale)
     N, C, H, W = features.shape
     K = rois.shape[0]
@@ -260,3 +296,64 @@ def _sppf_grad(ctx, grad_out):
 
 
 sppf.register_autograd(_sppf_grad, setup_context=_sppf_setup)
+
+
+# --------------------------------------------------------------------------- autocast
+def _keep_dtypes(args: tuple, device_type: str) -> tuple:
+    return args
+
+
+def _promote_to_widest(args: tuple, device_type: str) -> tuple:
+    x, pooled, align_corners = args
+    widest = x.dtype
+    for p in pooled:
+        widest = torch.promote_types(widest, p.dtype)
+
+    def cast(t: Tensor) -> Tensor:
+        return t.to(widest) if t.device.type == device_type and t.is_floating_point() else t
+
+    return cast(x), [cast(p) for p in pooled], align_corners
+
+
+def _boxes_to_coordinate_dtype(args: tuple, device_type: str) -> tuple:
+    features, rois, levels, spatial_scale = args
+    if rois.device.type == device_type and rois.is_floating_point():
+        rois = rois.to(reference.coordinate_dtype(features.dtype))
+    return features, rois, levels, spatial_scale
+
+
+#: The autocast rule of every ``torch.ops.spp_zoo`` operator: how its inputs are cast before it runs
+#: (with autocast disabled inside). Same rule on CPU and CUDA.
+AUTOCAST_RULES = {
+    "spatial_pyramid_pool": _keep_dtypes,
+    "spatial_pyramid_pool_backward": _keep_dtypes,
+    "upsample_concat": _promote_to_widest,
+    "upsample_concat_backward": _keep_dtypes,
+    "roi_spp": _boxes_to_coordinate_dtype,
+    "roi_spp_backward": _keep_dtypes,
+    "sppf": _keep_dtypes,
+    "sppf_backward": _keep_dtypes,
+}
+
+AUTOCAST_DEVICE_TYPES = ("cpu", "cuda")
+
+
+def autocast_kernel(name: str, device_type: str):
+    """The kernel registered for ``spp_zoo::name`` under ``Autocast{CPU,CUDA}``: apply the op's rule to
+    the inputs on ``device_type``, then run the op with that autocast key excluded."""
+    op = getattr(torch.ops.spp_zoo, name).default
+    rule = AUTOCAST_RULES[name]
+    key = getattr(torch._C.DispatchKey, "Autocast" + torch._C._dispatch_key_for_device(device_type))
+
+    def kernel(*args):
+        with torch._C._ExcludeDispatchKeyGuard(torch._C.DispatchKeySet(key)):
+            return op(*rule(args, device_type))
+
+    return kernel
+
+
+_autocast_lib = torch.library.Library("spp_zoo", "IMPL")
+for _name in AUTOCAST_RULES:
+    for _device_type in AUTOCAST_DEVICE_TYPES:
+        _key = "Autocast" + torch._C._dispatch_key_for_device(_device_type)
+        _autocast_lib.impl(_name, autocast_kernel(_name, _device_type), _key)

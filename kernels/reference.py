@@ -31,6 +31,33 @@ def upsample_concat(x: torch.Tensor, pooled: list[torch.Tensor], align_corners: 
     return torch.cat(outs, 1)
 
 
+def coordinate_dtype(features_dtype: torch.dtype) -> torch.dtype:
+    """The dtype RoI box coordinates are computed in for features of ``features_dtype``: the features'
+    own dtype (half arithmetic for float16, as torchvision's CPU kernel), float32 for bfloat16."""
+    if features_dtype == torch.bfloat16:
+        return torch.float32
+    return features_dtype
+
+
+def boxes_to_rois(boxes: torch.Tensor | list[torch.Tensor], features: torch.Tensor) -> torch.Tensor:
+    """Either box form (a (K, 5) tensor or a list of (L, 4) tensors, one per image) as the (K, 5)
+    ``(batch_index, x1, y1, x2, y2)`` tensor in :func:`coordinate_dtype` of ``features``. Scriptable."""
+    dtype = coordinate_dtype(features.dtype)
+    if isinstance(boxes, torch.Tensor):
+        if boxes.dim() != 2 or boxes.shape[1] != 5:
+            raise ValueError(f"boxes must be a (K, 5) tensor or a list of (L, 4) tensors, got shape {boxes.shape}")
+        return boxes.to(dtype)
+    parts: list[torch.Tensor] = []
+    for i, b in enumerate(boxes):
+        if b.dim() != 2 or b.shape[1] != 4:
+            raise ValueError(f"boxes[{i}] must have shape (L, 4), got {b.shape}")
+        b = b.to(dtype)
+        parts.append(torch.cat([torch.full_like(b[:, :1], i), b], 1))
+    if len(parts) == 0:
+        return torch.zeros((0, 5), dtype=dtype, device=features.device)
+    return torch.cat(parts, 0)
+
+
 def roi_spp(features: torch.Tensor, rois: torch.Tensor, levels: list[int], spatial_scale: float = 1.0) -> torch.Tensor:
     """``cat([torchvision.ops.roi_pool(features, rois, n, spatial_scale).flatten(1) for n in levels], 1)``.
 

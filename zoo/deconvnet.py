@@ -15,6 +15,7 @@ the input's size.
 from functools import partial
 
 import torch
+import torch.fx
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.models import VGG16_BN_Weights, vgg16_bn
@@ -25,6 +26,22 @@ from ._common import check_image_batch, init_conv_bn
 from .tasks import ImagePreprocess, scene_weights_meta
 
 __all__ = ["DeconvNet", "DeconvNet_VGG16_Weights", "deconvnet_vgg16"]
+
+# FX: a symbolic trace records the input check as one call, which still raises in the traced module
+torch.fx.wrap("check_image_batch")
+
+
+def _max_unpool(x: Tensor, switches: Tensor, size: list[int]) -> Tensor:
+    """``F.max_unpool2d(x, switches, 2, 2, output_size=size)`` as a scatter into zeros.
+
+    The switches of a non-overlapping 2x2 max pooling are distinct within each plane, so this is
+    deterministic (PyTorch's ``max_unpool2d`` cannot know that and raises under
+    ``torch.use_deterministic_algorithms(True)``); its gradient is the same gather at the switches.
+    """
+    n, c = x.shape[0], x.shape[1]
+    planes = x.new_zeros((n, c, size[0] * size[1]))
+    return planes.scatter(2, switches.flatten(2), x.flatten(2)).view(n, c, size[0], size[1])
+
 
 # (input, output) channels of the 3x3 convs per stage, paper widths.
 _ENCODER = (((3, 64), (64, 64)), ((64, 128), (128, 128)), ((128, 256), (256, 256), (256, 256)),
@@ -95,7 +112,7 @@ class DeconvNet(nn.Module):
         depth = len(switches)
         for i, stage in enumerate(self.decoder):
             j = depth - 1 - i
-            x = F.max_unpool2d(x, switches[j], 2, 2, output_size=sizes[j])
+            x = _max_unpool(x, switches[j], sizes[j])
             x = stage(x)
         return self.classifier(x)
 

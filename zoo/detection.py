@@ -101,12 +101,12 @@ class RoISPPPooler(nn.Module):
         self, features: dict[str, Tensor], proposals: list[Tensor], image_shapes: list[tuple[int, int]]
     ) -> Tensor:
         fmap = features[self.featmap_name]
-        rois = convert_boxes_to_roi_format(proposals)
         if torch.jit.is_scripting():
+            rois = convert_boxes_to_roi_format(proposals)
             return reference.roi_spp_torch(fmap, rois, self.levels, self.spatial_scale)
-        if self.use_kernels:
-            return self.roi_spp(fmap, rois)
-        return reference.roi_spp(fmap, rois, self.levels, self.spatial_scale)
+        if self.use_kernels:  # RoISPP takes the list form itself: one FX node when traced
+            return self.roi_spp(fmap, proposals)
+        return reference.roi_spp(fmap, convert_boxes_to_roi_format(proposals), self.levels, self.spatial_scale)
 
 
 class SPPBoxHead(nn.Module):

@@ -325,10 +325,33 @@ def from_pretrained(
     ``model.safetensors``) pin the file: on a digest mismatch a :class:`HashMismatchError` names both
     digests, and the bad file is removed from the Hugging Face cache. The state dict is loaded with
     ``strict`` key matching; tensors are put on ``map_location``. Returns the model in eval mode.
+
+    A repo id of one of the zoo's own weights entries that ships with the package loads from that
+    copy (after its sha256 check, with a one-line notice) when the Hub cannot serve it.
     """
     sha256 = _check_sha256(sha256)
-    folder = _resolve(source, revision=revision, sha256=sha256, progress=True)
+    try:
+        folder = _resolve(source, revision=revision, sha256=sha256, progress=True)
+    except (HubUnavailableError, FileNotFoundError) as error:
+        entry = None if _is_local(source) else _shipped_entry(str(source), revision)
+        if entry is None:
+            raise
+        folder = _entry_folder(entry, progress=False)  # the shipped copy, verified against the entry's pin
+        _verify(folder / WEIGHTS_NAME, sha256, cached=False)
+        if folder != shipped_directory(entry.repo):
+            raise error
     return _build(folder, strict=strict, map_location=map_location)
+
+
+def _shipped_entry(source: str, revision: str | None):
+    """The registered weights entry published as ``source`` (at ``revision``, if given) that ships with the package."""
+    from ._api import get_model_weights, list_models
+
+    for model in list_models():
+        for entry in get_model_weights(model):
+            if repo_id(entry.repo) == source and revision in (None, entry.revision) and shipped_directory(entry.repo):
+                return entry
+    return None
 
 
 def load_config(source: str | os.PathLike, *, revision: str | None = None) -> dict[str, Any]:

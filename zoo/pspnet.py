@@ -17,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from functools import partial
 
+import torch.fx
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.ops import Conv2dNormActivation
@@ -41,6 +42,9 @@ __all__ = [
     "pspnet_loss",
     "AUX_LOSS_WEIGHT",
 ]
+
+# FX: a symbolic trace records the input check as one call, which still raises in the traced module
+torch.fx.wrap("check_image_batch")
 
 #: Weight of the auxiliary (layer3) loss in PSPNet's deep supervision, from the paper.
 AUX_LOSS_WEIGHT = 0.4

@@ -10,6 +10,7 @@ batch (the paper's multi-size training).
 from collections.abc import Sequence
 from functools import partial
 
+import torch.fx
 from torch import Tensor, nn
 
 import kernels
@@ -21,6 +22,9 @@ from .backbones import RESNET_WEIGHTS, ZF5, resnet_trunk
 from .tasks import ImagePreprocess, scene_weights_meta
 
 __all__ = ["SPPNet", "SPPNet_ZF5_Weights", "SPPNet_ResNet50_Weights", "sppnet_zf5", "sppnet_resnet50"]
+
+# FX: a symbolic trace records the input check as one call, which still raises in the traced module
+torch.fx.wrap("check_image_batch")
 
 #: The SPP-net pyramid: 6x6 + 3x3 + 2x2 + 1x1 = 50 bins (12,800-d on a 256-channel conv5).
 SPP_LEVELS = (6, 3, 2, 1)
