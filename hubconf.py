@@ -12,6 +12,7 @@ dependencies = ["torch", "torchvision", "safetensors", "huggingface_hub"]
 
 from zoo import (  # noqa: E402  (torch.hub reads `dependencies` first, by convention)
     deconvnet_vgg16,
+    pspnet_resnet18,
     pspnet_resnet50,
     pspnet_resnet101,
     spp_detector_resnet50,
@@ -22,6 +23,7 @@ from zoo import (  # noqa: E402  (torch.hub reads `dependencies` first, by conve
 
 __all__ = [
     "deconvnet_vgg16",
+    "pspnet_resnet18",
     "pspnet_resnet50",
     "pspnet_resnet101",
     "spp_detector_resnet50",

@@ -26,7 +26,7 @@ ENUMS = {
 
 def test_list_models_and_filters():
     assert set(MODELS) <= set(zoo.list_models())
-    assert zoo.list_models(include="pspnet_*") == ["pspnet_resnet101", "pspnet_resnet50"]
+    assert zoo.list_models(include="pspnet_*") == ["pspnet_resnet101", "pspnet_resnet18", "pspnet_resnet50"]
     assert "sppnet_zf5" not in zoo.list_models(exclude=["sppnet*"])
 
 

@@ -26,9 +26,11 @@ from .detection import (
 )
 from .pspnet import (
     PSPNet,
+    PSPNet_ResNet18_Weights,
     PSPNet_ResNet50_Weights,
     PSPNet_ResNet101_Weights,
     pspnet_loss,
+    pspnet_resnet18,
     pspnet_resnet50,
     pspnet_resnet101,
 )
@@ -39,6 +41,7 @@ __all__ = [
     "DeconvNet_VGG16_Weights",
     "PSPNet",
     "PSPNet_ResNet101_Weights",
+    "PSPNet_ResNet18_Weights",
     "PSPNet_ResNet50_Weights",
     "SPPDetector_ResNet50_Weights",
     "SPPDetector_ZF5_Weights",
@@ -57,6 +60,7 @@ __all__ = [
     "list_models",
     "pspnet_loss",
     "pspnet_resnet101",
+    "pspnet_resnet18",
     "pspnet_resnet50",
     "set_kernel_path",
     "spp_detector_resnet50",

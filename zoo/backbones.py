@@ -8,16 +8,38 @@ from collections import OrderedDict
 from collections.abc import Sequence
 
 from torch import Tensor, nn
-from torchvision.models import ResNet, ResNet50_Weights, ResNet101_Weights, ResNet152_Weights, resnet
+from torchvision.models import (
+    ResNet,
+    ResNet18_Weights,
+    ResNet34_Weights,
+    ResNet50_Weights,
+    ResNet101_Weights,
+    ResNet152_Weights,
+    resnet,
+)
+from torchvision.models.resnet import BasicBlock
 from torchvision.ops import Conv2dNormActivation
 
 from ._api import verify_weights
 from ._common import init_conv_bn
 
-__all__ = ["ZF5", "DilatedResNet", "resnet_trunk", "RESNET_WEIGHTS", "SEMSEG_STEM", "MMSEG_STEM"]
+__all__ = [
+    "ZF5",
+    "DilatedResNet",
+    "DilatedBasicResNet",
+    "resnet_trunk",
+    "RESNET_WEIGHTS",
+    "BASIC_RESNET_WEIGHTS",
+    "SEMSEG_STEM",
+    "MMSEG_STEM",
+]
 
 RESNET_WEIGHTS = {50: ResNet50_Weights, 101: ResNet101_Weights, 152: ResNet152_Weights}
 _RESNET_BUILDERS = {50: resnet.resnet50, 101: resnet.resnet101, 152: resnet.resnet152}
+#: torchvision ImageNet weights of the BasicBlock ResNets (fit ``width=1.0`` with the 7x7 stem only).
+BASIC_RESNET_WEIGHTS = {18: ResNet18_Weights, 34: ResNet34_Weights}
+_BASIC_LAYERS = {18: (2, 2, 2, 2), 34: (3, 4, 6, 3)}
+_BASIC_BUILDERS = {18: resnet.resnet18, 34: resnet.resnet34}
 
 #: Deep stem widths of hszhao/semseg's ResNet ("deep_base"): 3 -> 64 -> 64 -> 128.
 SEMSEG_STEM = (64, 64, 128)
@@ -190,3 +212,97 @@ class DilatedResNet(nn.Module):
         c4 = self.layer4(c3)
         return c3, c4
 
+
+
+class DilatedBasicResNet(nn.Module):
+    """Dilated ResNet-18/34 (BasicBlock) of output stride 8, as mmsegmentation's ``ResNetV1c`` depth 18/34 "D8".
+
+    layer3 and layer4 keep stride 1 and dilate both 3x3 convs of each block by 2 and 4 (with
+    ``contract_dilation`` the first block of each by 1 and 2, as mmsegmentation). Blocks are
+    torchvision's ``BasicBlock`` (same parameter names), so torchvision's ImageNet weights load when
+    ``width=1.0`` and ``stem_widths=None``.
+
+    Args:
+        depth: 18 or 34.
+        width: channel multiplier of layer1..layer4 (64, 128, 256, 512 at 1.0).
+        stem_widths: ``None`` for torchvision's 7x7 stem (``64 * width`` channels), or the widths of a
+            deep stem of three 3x3 conv+BN+ReLU (e.g. :data:`MMSEG_STEM`).
+        contract_dilation: first block of layer3/layer4 with half the dilation.
+        weights_backbone: torchvision ``ResNet18_Weights`` / ``ResNet34_Weights`` (need width 1.0 and the 7x7 stem).
+
+    ``forward`` returns ``(layer3, layer4)``: (N, 256 * width, H/8, W/8) and (N, 512 * width, H/8, W/8).
+    """
+
+    def __init__(
+        self,
+        depth: int = 18,
+        width: float = 1.0,
+        stem_widths: Sequence[int] | None = MMSEG_STEM,
+        contract_dilation: bool = True,
+        weights_backbone=None,
+        progress: bool = True,
+    ):
+        super().__init__()
+        if depth not in _BASIC_LAYERS:
+            raise ValueError(f"depth must be one of {sorted(_BASIC_LAYERS)}, got {depth!r}")
+        if isinstance(width, bool) or not isinstance(width, (int, float)) or not 0 < width <= 1:
+            raise ValueError(f"width must be a number in (0, 1], got {width!r}")
+        stem_widths = _stem_widths_arg(stem_widths)
+        weights_backbone = verify_weights(
+            weights_backbone, BASIC_RESNET_WEIGHTS[depth], f"resnet{depth}", "weights_backbone"
+        )
+        if weights_backbone is not None and (stem_widths is not None or width != 1.0):
+            raise ValueError(
+                f"weights_backbone={weights_backbone!r} fits width=1.0 with torchvision's 7x7 stem "
+                f"(stem_widths=None); got width={width}, stem_widths={stem_widths}"
+            )
+        planes = [_scaled(c, width) for c in (64, 128, 256, 512)]
+        if stem_widths is None:
+            self.stem = nn.Sequential(
+                nn.Conv2d(3, planes[0], 7, stride=2, padding=3, bias=False), nn.BatchNorm2d(planes[0]), nn.ReLU(True)
+            )
+            in_channels = planes[0]
+        else:
+            self.stem = _deep_stem(stem_widths)
+            in_channels = stem_widths[-1]
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+        layers = []
+        for index, (count, channels) in enumerate(zip(_BASIC_LAYERS[depth], planes, strict=True)):
+            stride = 2 if index == 1 else 1  # layer2 halves; layer3/layer4 dilate instead
+            dilation = {2: 2, 3: 4}.get(index, 1)
+            blocks = []
+            for b in range(count):
+                downsample = None
+                block_stride = stride if b == 0 else 1
+                if b == 0 and (block_stride != 1 or in_channels != channels):
+                    downsample = nn.Sequential(
+                        nn.Conv2d(in_channels, channels, 1, stride=block_stride, bias=False), nn.BatchNorm2d(channels)
+                    )
+                block = BasicBlock(in_channels, channels, block_stride, downsample)
+                d = dilation // 2 if (b == 0 and contract_dilation and dilation > 1) else dilation
+                for conv in (block.conv1, block.conv2):
+                    conv.dilation, conv.padding = (d, d), (d, d)
+                blocks.append(block)
+                in_channels = channels
+            layers.append(nn.Sequential(*blocks))
+        self.layer1, self.layer2, self.layer3, self.layer4 = layers
+        init_conv_bn(self)
+        if weights_backbone is not None:
+            source = _BASIC_BUILDERS[depth](weights=weights_backbone, progress=progress)
+            state = {k: v for k, v in source.state_dict().items() if not k.startswith("fc.")}
+            state = {("stem.0" + k[5:] if k.startswith("conv1") else "stem.1" + k[3:] if k.startswith("bn1") else k): v
+                     for k, v in state.items()}  # fmt: skip
+            self.load_state_dict(state)
+        self.depth = depth
+        self.width = float(width)
+        self.stem_widths = stem_widths
+        self.contract_dilation = contract_dilation
+        self.out_channels = planes[3]
+        self.aux_channels = planes[2]
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        x = self.maxpool(self.stem(x))
+        x = self.layer2(self.layer1(x))
+        c3 = self.layer3(x)
+        c4 = self.layer4(c3)
+        return c3, c4

@@ -12,6 +12,8 @@ Minimum input: fc6's 7x7 window needs the pool5 map to be at least 7x7, i.e. ``f
 the input's size.
 """
 
+from functools import partial
+
 import torch
 import torch.fx
 import torch.nn.functional as F
@@ -19,8 +21,9 @@ from torch import Tensor, nn
 from torchvision.models import VGG16_BN_Weights, vgg16_bn
 from torchvision.ops import Conv2dNormActivation
 
-from ._api import WeightsEnum, load_weights, override_num_classes, register_model, verify_weights
+from ._api import Weights, WeightsEnum, load_weights, override_num_classes, register_model, verify_weights
 from ._common import check_image_batch, init_conv_bn
+from .tasks import ImagePreprocess, scene_weights_meta
 
 __all__ = ["DeconvNet", "DeconvNet_VGG16_Weights", "deconvnet_vgg16"]
 
@@ -140,7 +143,31 @@ class DeconvNet(nn.Module):
 
 
 class DeconvNet_VGG16_Weights(WeightsEnum):
-    """Weights of :func:`deconvnet_vgg16`. No entries yet. Meta schema: :mod:`zoo._api`."""
+    """Weights of :func:`deconvnet_vgg16`. Meta schema: :mod:`zoo._api`.
+
+    ``SCENES_V1``: a compact DeconvNet (``width=0.125``, ``fc_channels=1024``: every layer at 1/8 of the paper's
+    width, 1.3 M parameters), 11 classes (background + Fashion-MNIST's 10) of
+    :class:`zoo.datasets.SceneSegmentation`, trained from scratch on the CPU; inputs resized to 224 x 224.
+    """
+
+    SCENES_V1 = Weights(
+        repo="deconvnet_vgg16.scenes",
+        revision="v1",
+        sha256="694ab21a60a72a10b8390e855eddd267d6c57881099b6139e06e09b5f9bd9092",
+        transforms=partial(ImagePreprocess, 224),
+        meta=scene_weights_meta(
+            task="segmentation",
+            num_params=1282379,
+            file_size=5.156,
+            metrics={"mIoU": 8.17, "mAcc": 9.26, "aAcc": 87.35},
+            min_size=(224, 224),
+            input_size=(224, 224),
+            command="python -m zoo train deconvnet_vgg16 -k width=0.125 -k fc_channels=1024 --epochs 2 --limit 640 "
+            "--batch-size 8 --image-size 224 --lr 1e-3",
+            time_s=708.8,
+        ),
+    )
+    DEFAULT = SCENES_V1
 
 
 @register_model()
@@ -174,4 +201,3 @@ def deconvnet_vgg16(
     if weights_backbone is not None:
         model.load_vgg16_bn(vgg16_bn(weights=weights_backbone, progress=progress))
     return load_weights(model, weights, progress)
-

@@ -43,8 +43,9 @@ import kernels
 from kernels import reference
 
 from . import _nms
-from ._api import WeightsEnum, load_weights, override_num_classes, register_model, verify_weights
+from ._api import Weights, WeightsEnum, load_weights, override_num_classes, register_model, verify_weights
 from .backbones import RESNET_WEIGHTS, ZF5, resnet_trunk
+from .tasks import DetectionPreprocess, scene_weights_meta
 
 __all__ = [
     "RoISPPPooler",
@@ -368,7 +369,33 @@ class SPPNetDetector(GeneralizedRCNN):
 
 
 class SPPDetector_ZF5_Weights(WeightsEnum):
-    """Weights of :func:`spp_detector_zf5`. No entries yet. Meta schema: :mod:`zoo._api`."""
+    """Weights of :func:`spp_detector_zf5`. Meta schema: :mod:`zoo._api`.
+
+    ``SCENES_V1``: a compact detector (``trunk_width=0.25``, fc6/fc7 of 256, images resized to a shorter side
+    of 256 (longer at most 384), anchors 16..256; 1.2 M parameters), 10 classes + background of
+    :class:`zoo.datasets.SceneDetection`, trained from scratch on the CPU.
+    """
+
+    SCENES_V1 = Weights(
+        repo="spp_detector_zf5.scenes",
+        revision="v1",
+        sha256="2d32e010eb812f188f7e76c85d94e06db7682f320bd581fb28e1b2a26acdf877",
+        transforms=DetectionPreprocess,
+        meta=scene_weights_meta(
+            task="detection",
+            num_params=1176994,
+            file_size=4.71,
+            metrics={"mAP": 0.34, "mAP@0.5": 1.05},
+            min_size=(ZF5.MIN_INPUT_SIZE, ZF5.MIN_INPUT_SIZE),
+            input_size=None,
+            command="python -m zoo train spp_detector_zf5 -k trunk_width=0.25 -k representation_size=256 "
+            "-k min_size=256 -k max_size=384 -k 'anchor_sizes=[16,32,64,128,256]' -k rpn_pre_nms_top_n_train=1000 "
+            "-k rpn_post_nms_top_n_train=500 -k rpn_pre_nms_top_n_test=500 -k rpn_post_nms_top_n_test=300 "
+            "-k box_batch_size_per_image=128 --epochs 3 --limit 640 --batch-size 8 --lr 1e-3",
+            time_s=886.1,
+        ),
+    )
+    DEFAULT = SCENES_V1
 
 
 class SPPDetector_ResNet50_Weights(WeightsEnum):

@@ -15,6 +15,7 @@ Any input size works (no crop, no warp).
 
 from collections import OrderedDict
 from collections.abc import Sequence
+from functools import partial
 
 import torch.fx
 import torch.nn.functional as F
@@ -24,15 +25,18 @@ from torchvision.ops import Conv2dNormActivation
 import kernels
 from kernels import reference
 
-from ._api import WeightsEnum, load_weights, override_num_classes, register_model, verify_weights
+from ._api import Weights, WeightsEnum, load_weights, override_num_classes, register_model, verify_weights
 from ._common import check_image_batch, init_conv_bn
-from .backbones import RESNET_WEIGHTS, SEMSEG_STEM, DilatedResNet
+from .backbones import BASIC_RESNET_WEIGHTS, MMSEG_STEM, RESNET_WEIGHTS, SEMSEG_STEM, DilatedBasicResNet, DilatedResNet
+from .tasks import ImagePreprocess, scene_weights_meta
 
 __all__ = [
     "PSPNet",
     "PyramidPoolingModule",
     "PSPNet_ResNet50_Weights",
     "PSPNet_ResNet101_Weights",
+    "PSPNet_ResNet18_Weights",
+    "pspnet_resnet18",
     "pspnet_resnet50",
     "pspnet_resnet101",
     "pspnet_loss",
@@ -171,6 +175,34 @@ def pspnet_loss(
     return loss
 
 
+class PSPNet_ResNet18_Weights(WeightsEnum):
+    """Weights of :func:`pspnet_resnet18`. Meta schema: :mod:`zoo._api`.
+
+    ``SCENES_V1``: width 0.375 (1.8 M parameters), 11 classes (background + Fashion-MNIST's 10) of
+    :class:`zoo.datasets.SceneSegmentation`, trained from scratch on the CPU; inputs resized to 128 x 128.
+    """
+
+    SCENES_V1 = Weights(
+        repo="pspnet_resnet18.scenes",
+        revision="v1",
+        sha256="54c9802b2afbfafd4a95393d9209c702752148bea263e651c70133146aee38f3",
+        transforms=partial(ImagePreprocess, 128),
+        meta=scene_weights_meta(
+            task="segmentation",
+            num_params=1801714,
+            file_size=7.24,
+            metrics={"mIoU": 15.34, "mAcc": 19.32, "aAcc": 89.8},
+            min_size=(1, 1),
+            input_size=(128, 128),
+            align_corners=False,
+            command="python -m zoo train pspnet_resnet18 -k width=0.375 --epochs 4 --limit 2400 --batch-size 8 "
+            "--image-size 128 --lr 1e-3",
+            time_s=858.9,
+        ),
+    )
+    DEFAULT = SCENES_V1
+
+
 class PSPNet_ResNet50_Weights(WeightsEnum):
     """Weights of :func:`pspnet_resnet50`. No entries yet: they come with converted or trained
     checkpoints (see :mod:`zoo.convert`). Meta schema: :mod:`zoo._api`."""
@@ -259,3 +291,51 @@ def pspnet_resnet101(
         weights_backbone, stem_widths, contract_dilation, **kwargs,
     )  # fmt: skip
 
+
+
+@register_model()
+def pspnet_resnet18(
+    *,
+    weights: PSPNet_ResNet18_Weights | None = None,
+    progress: bool = True,
+    num_classes: int | None = None,
+    aux_loss: bool | None = None,
+    weights_backbone=None,
+    width: float = 1.0,
+    stem_widths: Sequence[int] | None = None,
+    contract_dilation: bool = True,
+    **kwargs,
+) -> PSPNet:
+    """PSPNet on a dilated ResNet-18 (BasicBlock, output stride 8), as mmsegmentation's ``pspnet_r18-d8``:
+    deep stem (32, 32, 64), layer4 512 channels, pyramid stages and bottleneck of 128 channels, auxiliary
+    head of 64 channels on layer3, ``align_corners=False``. A compact PSPNet; every width scales by ``width``.
+
+    Args:
+        weights: a :class:`PSPNet_ResNet18_Weights` entry or None.
+        progress: show a download progress bar.
+        num_classes: output classes (default 21).
+        aux_loss: add the auxiliary layer3 head (weight 0.4 in :func:`pspnet_loss`).
+        weights_backbone: torchvision ``ResNet18_Weights`` (ImageNet); needs ``width=1.0`` and then uses
+            torchvision's 7x7 stem (leave ``stem_widths`` None).
+        width: channel multiplier of the whole network (1.0 = mmsegmentation's widths).
+        stem_widths: deep-stem widths; default :data:`~zoo.backbones.MMSEG_STEM` scaled by ``width``.
+        contract_dilation: first block of layer3/layer4 with half dilation (mmsegmentation's default).
+        **kwargs: :class:`PSPNet` options: ``align_corners`` (default False), ``bins``, ``ppm_channels``,
+            ``head_channels``, ``aux_channels``, ``dropout``.
+    """
+    weights = verify_weights(weights, PSPNet_ResNet18_Weights, "pspnet_resnet18")
+    weights_backbone = verify_weights(weights_backbone, BASIC_RESNET_WEIGHTS[18], "pspnet_resnet18", "weights_backbone")
+    if weights is not None:
+        weights_backbone = None
+        aux_loss = True if aux_loss is None else aux_loss
+    num_classes = override_num_classes(num_classes, weights, default=21)
+    if stem_widths is None and weights_backbone is None:
+        stem_widths = tuple(max(1, int(round(c * width))) for c in MMSEG_STEM)
+    scaled = lambda c: max(1, int(round(c * width)))
+    kwargs.setdefault("align_corners", False)
+    kwargs.setdefault("ppm_channels", scaled(128))
+    kwargs.setdefault("head_channels", scaled(128))
+    kwargs.setdefault("aux_channels", scaled(64))
+    backbone = DilatedBasicResNet(18, width, stem_widths, contract_dilation, weights_backbone, progress)
+    model = PSPNet(backbone, num_classes, aux_loss=bool(aux_loss), **kwargs)
+    return load_weights(model, weights, progress)

@@ -8,6 +8,7 @@ batch (the paper's multi-size training).
 """
 
 from collections.abc import Sequence
+from functools import partial
 
 import torch.fx
 from torch import Tensor, nn
@@ -15,9 +16,10 @@ from torch import Tensor, nn
 import kernels
 from kernels import reference
 
-from ._api import WeightsEnum, load_weights, override_num_classes, register_model, verify_weights
+from ._api import Weights, WeightsEnum, load_weights, override_num_classes, register_model, verify_weights
 from ._common import check_image_batch
 from .backbones import RESNET_WEIGHTS, ZF5, resnet_trunk
+from .tasks import ImagePreprocess, scene_weights_meta
 
 __all__ = ["SPPNet", "SPPNet_ZF5_Weights", "SPPNet_ResNet50_Weights", "sppnet_zf5", "sppnet_resnet50"]
 
@@ -81,7 +83,32 @@ class SPPNet(nn.Module):
 
 
 class SPPNet_ZF5_Weights(WeightsEnum):
-    """Weights of :func:`sppnet_zf5`. No entries yet. Meta schema: :mod:`zoo._api`."""
+    """Weights of :func:`sppnet_zf5`. Meta schema: :mod:`zoo._api`.
+
+    ``SCENES_V1``: a compact SPP-net (``width=0.25``: ZF-5 at a quarter of its channels, fc6/fc7 of 256; 1.1 M
+    parameters), the 10 Fashion-MNIST classes of :class:`zoo.datasets.SceneClassification`, trained from scratch
+    on the CPU with multi-size training (48, 64, 80 in turn); metrics at 64 x 64 (any size >= 23 works: see the
+    README's single- vs multi-size table).
+    """
+
+    SCENES_V1 = Weights(
+        repo="sppnet_zf5.scenes",
+        revision="v1",
+        sha256="ca2dc37968b40dd436675eae8263a5cbd5082e6dbbd37ac791d2ab43e5dbca42",
+        transforms=partial(ImagePreprocess, 64),
+        meta=scene_weights_meta(
+            task="classification",
+            num_params=1123626,
+            file_size=4.496,
+            metrics={"acc@1": 32.2, "acc@5": 86.6},
+            min_size=(ZF5.MIN_INPUT_SIZE, ZF5.MIN_INPUT_SIZE),
+            input_size=(64, 64),
+            command="python -m zoo train sppnet_zf5 -k width=0.25 -k representation_size=256 --epochs 8 "
+            "--batch-size 32 --image-size 64 --multi-size 48,64,80 --lr 3e-4",
+            time_s=1486.3,
+        ),
+    )
+    DEFAULT = SCENES_V1
 
 
 class SPPNet_ResNet50_Weights(WeightsEnum):

@@ -1,0 +1,282 @@
+"""Training, evaluation and prediction: loss goes down for every family, resume and torchrun (gloo, 2
+processes) give the uninterrupted single-process weights, shipped weights reproduce their registered
+metrics, predict writes pictures, bad input gives a one-line error and exit code 2."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import zoo
+from zoo import tasks
+from zoo.train import TrainConfig, train
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY_CLASSIFIER = {"width": 0.125, "representation_size": 32}
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch):
+    """Shipped weights without asking the Hub (no network in CI)."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+
+
+def _env() -> dict[str, str]:
+    """Subprocess environment: the worktree's zoo, the models' PyTorch path (no Triton interpreter)."""
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env["OMP_NUM_THREADS"] = "1"
+    env["HF_HUB_OFFLINE"] = "1"
+    return env
+
+
+def _zoo(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "zoo", *args], cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=timeout
+    )
+
+
+# ----------------------------------------------------------------------------------- pspnet_resnet18
+def test_pspnet_resnet18_any_size_and_output_stride_8():
+    torch.manual_seed(0)
+    model = zoo.pspnet_resnet18(num_classes=5, width=0.25, aux_loss=True)
+    assert model.align_corners is False and model.backbone.out_channels == 128
+    model.eval()
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 37, 50))["out"].shape == (1, 5, 37, 50)
+        c3, c4 = model.backbone(torch.randn(1, 3, 64, 64))
+    assert c3.shape == (1, 64, 8, 8) and c4.shape == (1, 128, 8, 8)
+    dilations = [m.dilation for m in model.backbone.layer4.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert dilations[:2] == [(2, 2), (2, 2)] and (4, 4) in dilations  # contract_dilation: first block halved
+
+
+def test_pspnet_resnet18_backbone_takes_torchvision_resnet18_parameters():
+    """With the 7x7 stem and width 1.0 the dilated backbone has torchvision resnet18's parameters (bar fc),
+    so ImageNet weights load (``weights_backbone=ResNet18_Weights...``)."""
+    from torchvision.models import resnet18
+
+    from zoo.backbones import DilatedBasicResNet
+
+    ours = DilatedBasicResNet(18, 1.0, stem_widths=None).state_dict()
+    theirs = {k: v for k, v in resnet18().state_dict().items() if not k.startswith("fc.")}
+    stem = {"conv1.": "stem.0.", "bn1.": "stem.1."}
+    renamed = {}
+    for key, value in theirs.items():
+        prefix = next((p for p in stem if key.startswith(p)), None)
+        renamed[stem[prefix] + key[len(prefix) :] if prefix else key] = value.shape
+    assert {k: v.shape for k, v in ours.items()} == renamed
+    with pytest.raises(ValueError, match="width"):
+        DilatedBasicResNet(18, 1.5)
+
+
+# ------------------------------------------------------------------------------------- loss goes down
+FAMILIES = {  # builder kwargs, image size, images, steps, lr
+    "sppnet_zf5": ({"num_classes": 10, **TINY_CLASSIFIER, "dropout": 0.0}, 40, 4, 6, 2e-3),
+    "pspnet_resnet18": ({"num_classes": 11, "width": 0.25, "aux_loss": True, "dropout": 0.0}, 48, 4, 6, 2e-3),
+    "deconvnet_vgg16": ({"num_classes": 11, "width": 0.0625, "fc_channels": 512}, 224, 2, 6, 2e-3),
+    "spp_detector_zf5": ({"num_classes": 11, "trunk_width": 0.125, "representation_size": 32, "min_size": 128,
+                          "max_size": 160, "rpn_batch_size_per_image": 64, "box_batch_size_per_image": 32},
+                         None, 2, 12, 1e-3),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_a_few_training_steps_lower_the_loss(name):
+    kwargs, size, count, steps, lr = FAMILIES[name]
+    task = tasks.task_of_builder(name)
+    torch.manual_seed(0)
+    model = zoo.get_model(name, **kwargs).train()
+    dataset = tasks.build_dataset(task, "scenes", "train", size=count)
+    images, targets = zip(*[dataset[i] for i in range(count)], strict=True)
+    x, y = tasks.prepare_batch(task, list(images), list(targets), size, torch.device("cpu"))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
+    losses = []
+    for _ in range(steps):
+        torch.manual_seed(1)  # the same dropout masks and proposal samples at every step
+        loss = tasks.compute_loss(task, model, x, y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.9 * losses[0], losses
+
+
+# ---------------------------------------------------------------------------------- resume, torchrun
+def _classifier_config(output: Path, **overrides) -> TrainConfig:
+    settings = dict(model="sppnet_zf5", kwargs=dict(TINY_CLASSIFIER), epochs=2, batch_size=8, limit=32,
+                    image_size=32, lr=3e-3, output=str(output))  # fmt: skip
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
+def _weights(directory: Path) -> dict[str, torch.Tensor]:
+    return load_file(str(directory / "model.safetensors"))
+
+
+def test_resume_gives_the_uninterrupted_weights(tmp_path):
+    config = dict(multi_size=[32, 40])  # with dropout, augmentation and alternating sizes
+    straight = train(_classifier_config(tmp_path / "straight", **config))
+    interrupted = train(_classifier_config(tmp_path / "part", **config), stop_after=1)
+    assert json.loads((interrupted / "config.json").read_text())["training"]["epochs"] == 1
+    resumed = train(_classifier_config(tmp_path / "resumed"), resume=interrupted)
+    a, b = _weights(straight), _weights(resumed)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    first = _weights(interrupted)
+    assert not torch.equal(first["classifier.weight"], a["classifier.weight"])  # the second epoch did train
+    log = [json.loads(line) for line in (tmp_path / "resumed" / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == [2]
+
+
+def test_resume_from_a_missing_checkpoint_names_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match="training_state.pt"):
+        train(_classifier_config(tmp_path / "out"), resume=tmp_path / "nothing")
+
+
+def test_torchrun_two_processes_give_the_single_process_weights(tmp_path):
+    """gloo, 2 processes x 4 images = the 1-process run with a batch of 8. The model has no BatchNorm
+    (ZF-5) and no dropout here, so per-sample computations do not depend on the process layout."""
+    common = ["sppnet_zf5", "-k", "width=0.125", "-k", "representation_size=32", "-k", "dropout=0.0",
+              "--epochs", "2", "--batch-size", "8", "--limit", "32", "--image-size", "32", "--lr", "3e-3",
+              "--multi-size", "32,40"]  # fmt: skip
+    single = _zoo("train", *common, "--output", str(tmp_path / "one"))
+    assert single.returncode == 0, single.stderr[-2000:]
+    run = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29533",
+         "-m", "zoo", "train", *common, "--output", str(tmp_path / "two")],
+        cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "world_size=2" in run.stderr
+    one, two = _weights(tmp_path / "one"), _weights(tmp_path / "two")
+    torch.manual_seed(0)  # the initialization both runs started from (seed 0)
+    init = zoo.sppnet_zf5(num_classes=10, dropout=0.0, **TINY_CLASSIFIER).state_dict()
+    assert one.keys() == two.keys() == init.keys()
+    for key in one:
+        # Same samples, same averaged gradients: the runs differ by float rounding only, which Adam's
+        # normalization amplifies for near-zero gradients (max 3e-5 here), far below what training moved.
+        moved = (one[key] - init[key]).norm()
+        assert moved > 0, key
+        assert (two[key] - one[key]).norm() <= 1e-2 * moved, key
+        torch.testing.assert_close(two[key], one[key], rtol=1e-3, atol=2e-4, msg=key)
+
+
+def test_train_rejects_bad_settings(tmp_path):
+    with pytest.raises(ValueError, match="unknown model"):
+        train(_classifier_config(tmp_path, model="no_such_model"))
+    with pytest.raises(ValueError, match="batch_size"):
+        train(_classifier_config(tmp_path, batch_size=0))
+    with pytest.raises(ValueError, match="multi_size"):
+        train(_classifier_config(tmp_path, model="spp_detector_zf5", multi_size=[64]))
+    with pytest.raises(ValueError, match="trees"):
+        train(_classifier_config(tmp_path, data="trees"))
+
+
+# --------------------------------------------------------------------------------- shipped weights
+#: (model, entry, image subset size): each entry's metrics on the first items of its test split, measured
+#: with `python -m zoo eval MODEL --weights ENTRY --limit N --json` when the entry was registered.
+SHIPPED = {
+    "sppnet_zf5": ("SPPNet_ZF5_Weights.SCENES_V1", 64),
+    "spp_detector_zf5": ("SPPDetector_ZF5_Weights.SCENES_V1", 12),
+    "pspnet_resnet18": ("PSPNet_ResNet18_Weights.SCENES_V1", 16),
+    "deconvnet_vgg16": ("DeconvNet_VGG16_Weights.SCENES_V1", 8),
+}
+SUBSET_METRICS = {
+    "sppnet_zf5": {"acc@1": 20.31, "acc@5": 84.38},
+    "pspnet_resnet18": {"mIoU": 14.51, "mAcc": 20.0, "aAcc": 88.21},
+    "deconvnet_vgg16": {"mIoU": 8.31, "mAcc": 9.27, "aAcc": 89.09},
+    "spp_detector_zf5": {"mAP": 0.96, "mAP@0.5": 3.79},
+}
+
+
+def test_every_family_ships_a_weights_entry():
+    from zoo.predict import shipped_entries
+
+    assert {name for name, _ in shipped_entries()} >= set(SHIPPED)
+    total = 0
+    for name, (entry, _) in SHIPPED.items():
+        weights = zoo.get_weight(entry)
+        assert zoo.get_model_weights(name).DEFAULT is weights
+        folder = Path(zoo.__file__).parent / "weights" / weights.repo
+        assert (folder / "model.safetensors").is_file() and (folder / "README.md").is_file()
+        config = json.loads((folder / "config.json").read_text())
+        assert config["architecture"] == name and config["metrics"] == weights.meta["_metrics"]
+        total += (folder / "model.safetensors").stat().st_size
+    assert total < 25 * 2**20
+
+
+@pytest.mark.parametrize("name", list(SHIPPED))
+def test_eval_of_a_shipped_entry_reproduces_its_metrics_on_a_subset(name):
+    from zoo.evaluate import evaluate, evaluation_settings, load_model
+
+    entry, limit = SHIPPED[name]
+    model, meta = load_model(name, entry)
+    settings = evaluation_settings(meta)
+    metrics = evaluate(model, data=settings["data"], image_size=settings["image_size"], limit=limit)
+    assert metrics == SUBSET_METRICS[name]
+
+
+def test_eval_command_reproduces_the_registered_metric_of_the_classifier():
+    """The whole test split through `python -m zoo eval --json`: exactly the registered numbers."""
+    entry, _ = SHIPPED["sppnet_zf5"]
+    result = _zoo("eval", "sppnet_zf5", "--weights", entry, "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1
+    assert json.loads(lines[0]) == zoo.get_weight(entry).meta["_metrics"]["scenes-test"]
+
+
+def test_predict_all_writes_a_picture_per_entry_and_example(tmp_path):
+    from PIL import Image
+
+    from zoo.datasets import EXAMPLES_DIR
+    from zoo.predict import predict_all
+
+    written = predict_all(tmp_path)
+    scenes = len(list(EXAMPLES_DIR.glob("scene_*.png")))
+    classification = len(list(EXAMPLES_DIR.glob("classification_*.png")))
+    assert len(written) == 3 * scenes + classification
+    for path in written:
+        with Image.open(path) as picture:
+            assert picture.format == "PNG" and picture.width >= 384
+            assert len(np.unique(np.asarray(picture.convert("L")))) > 32  # a picture, not a blank canvas
+
+
+def test_predict_command_on_an_image_file(tmp_path):
+    from zoo.datasets import EXAMPLES_DIR
+
+    image = sorted(EXAMPLES_DIR.glob("scene_*.png"))[0]
+    result = _zoo("predict", "pspnet_resnet18", str(image), "--output", str(tmp_path))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / f"{image.stem}_pspnet_resnet18.png").is_file()
+
+
+# --------------------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["eval", "no_such_model", "--weights", "DEFAULT"], "unknown model"),
+        (["eval", "pspnet_resnet18", "--weights", "SPPNet_ZF5_Weights.SCENES_V1"], "not an entry"),
+        (["predict", "sppnet_zf5", "{not_an_image}"], "not an image"),
+        (["predict", "sppnet_zf5", "/no/such/directory/"], "does not exist"),
+        (["train", "sppnet_zf5", "--resume", "/no/such/directory"], "does not exist"),
+    ],
+)
+def test_bad_input_gives_one_line_and_exit_code_2(tmp_path, args, message):
+    text = tmp_path / "notes.png"
+    text.write_text("this is text, not a picture")
+    args = [a.replace("{not_an_image}", str(text)) for a in args]
+    result = _zoo(*args, "--output", str(tmp_path / "out")) if args[0] != "eval" else _zoo(*args)
+    assert result.returncode == 2, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith(f"zoo {args[0]}: error:") and message in lines[0], lines[0]

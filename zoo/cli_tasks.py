@@ -1,0 +1,161 @@
+"""The ``train``, ``eval`` and ``predict`` commands of ``python -m zoo`` (added by :func:`add_commands`).
+
+Each command's ``func(args) -> int`` raises ValueError / TypeError / FileNotFoundError with a one-line
+message on bad input; ``python -m zoo`` prints it as ``zoo <command>: error: <message>`` and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+__all__ = ["add_commands", "run_train", "run_eval", "run_predict"]
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated sizes like '48,64,80', got {text!r}") from None
+    if not sizes or any(s < 1 for s in sizes):
+        raise argparse.ArgumentTypeError(f"expected positive sizes, got {text!r}")
+    return sizes
+
+
+def _kwarg(text: str) -> tuple[str, Any]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (VALUE in JSON, e.g. width=0.25), got {text!r}")
+    try:
+        return key, json.loads(value)
+    except json.JSONDecodeError:
+        return key, value
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from .train import TrainConfig, config_command, train
+
+    config = TrainConfig(
+        model=args.model,
+        kwargs=dict(args.kwarg or []),
+        data=args.data,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        seed=args.seed,
+        image_size=args.image_size,
+        multi_size=args.multi_size or [],
+        limit=args.limit,
+        val_size=args.val_size,
+        augment=not args.no_augment,
+        workers=args.workers,
+        amp=not args.no_amp,
+        sync_bn=args.sync_bn,
+        output=args.output,
+        command=config_command(),
+    )
+    output = train(config, resume=args.resume, stop_after=args.stop_after)
+    print(output)
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate, evaluation_settings, load_model
+
+    model, meta = load_model(args.model, args.weights)
+    settings = evaluation_settings(meta)
+    data = args.data or settings["data"]
+    metrics = evaluate(
+        model,
+        data=data,
+        split=args.split,
+        image_size=args.image_size or settings["image_size"],
+        limit=args.limit,
+        progress=not args.json,
+    )
+    if args.json:
+        print(json.dumps(metrics))
+    else:
+        registered = meta.get("_metrics", meta.get("metrics", {})).get(f"{data}-{args.split}")
+        for name, value in metrics.items():
+            note = f"  (registered: {registered[name]})" if registered and name in registered else ""
+            print(f"{name:>8}: {value:.2f}{note}")
+    return 0
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from .predict import predict_all, predict_files
+
+    if args.all or args.model is None:
+        if args.images:
+            raise ValueError("images need a MODEL (without one, predict runs every weights entry on the examples)")
+        written = predict_all(args.output)
+    else:
+        if not args.images:
+            raise ValueError(f"no image given for {args.model} (pass image files or directories)")
+        written = predict_files(args.model, args.weights, args.images, args.output)
+    for path in written:
+        print(path)
+    print(f"{len(written)} picture(s) written to {args.output}", file=sys.stderr)
+    return 0
+
+
+def add_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``train``, ``eval`` and ``predict`` to ``subparsers`` (each with ``func=<callable(args) -> int>``)."""
+    p = subparsers.add_parser(
+        "train",
+        help="train a model on the zoo's data (torchrun for data-parallel)",
+        description="Train MODEL; checkpoints in Hub layout after every epoch. Data-parallel: "
+        "torchrun --nproc-per-node N -m zoo train MODEL ... (the global batch is split across processes).",
+    )
+    p.add_argument("model", help="registered model name (python -m zoo list)")
+    p.add_argument("--data", default="scenes", choices=["scenes", "trees"], help="dataset (trees: detection only)")
+    p.add_argument("--epochs", type=int, default=10, help="epochs of the whole run (default 10)")
+    p.add_argument("--batch-size", type=int, default=32, help="global batch size (default 32)")
+    p.add_argument("--lr", type=float, default=1e-3, help="AdamW peak learning rate (default 1e-3)")
+    p.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay (default 1e-4)")
+    p.add_argument("--seed", type=int, default=0, help="seed of init, order and augmentation (default 0)")
+    p.add_argument("--image-size", type=int, default=None, help="square training size (task default if omitted)")
+    p.add_argument("--multi-size", type=_sizes, default=None, metavar="A,B,...",
+                   help="SPP-net multi-size training: each batch one size, alternating")  # fmt: skip
+    p.add_argument("--limit", type=int, default=None, help="use the first N training items")
+    p.add_argument("--val-size", type=int, default=0, help="val items evaluated after each epoch (default 0)")
+    p.add_argument("--kwarg", "-k", type=_kwarg, action="append", metavar="KEY=VALUE",
+                   help="builder keyword argument, VALUE in JSON (repeatable), e.g. -k width=0.25")  # fmt: skip
+    p.add_argument("--output", "-o", default="runs/train", help="checkpoint directory (default runs/train)")
+    p.add_argument("--resume", default=None, metavar="DIR", help="continue the run checkpointed in DIR")
+    p.add_argument("--stop-after", type=int, default=None, metavar="EPOCHS",
+                   help="stop after this many epochs in total (as if interrupted; resume later)")  # fmt: skip
+    p.add_argument("--workers", type=int, default=0, help="DataLoader workers (default 0)")
+    p.add_argument("--no-augment", action="store_true", help="no horizontal flips")
+    p.add_argument("--no-amp", action="store_true", help="no bf16 autocast on GPU")
+    p.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm in data-parallel CUDA runs")
+    p.set_defaults(func=run_train)
+
+    p = subparsers.add_parser(
+        "eval", help="evaluate weights on a test split", description="Metrics of MODEL with WEIGHTS (torchmetrics)."
+    )
+    p.add_argument("model", help="registered model name")
+    p.add_argument("--weights", required=True, help="weights entry (ENTRY, Enum.ENTRY, DEFAULT) or a checkpoint dir")
+    p.add_argument("--data", default=None, choices=["scenes", "trees"], help="dataset (default: the weights')")
+    p.add_argument("--split", default="test", choices=["train", "val", "test"], help="split (default test)")
+    p.add_argument("--image-size", type=int, default=None, help="square input size (default: the weights')")
+    p.add_argument("--limit", type=int, default=None, help="evaluate the first N items only")
+    p.add_argument("--json", action="store_true", help="print one JSON object of metrics")
+    p.set_defaults(func=run_eval)
+
+    p = subparsers.add_parser(
+        "predict",
+        help="draw predictions on images",
+        description="Write one PNG per image: top-5 classes, segmentation overlay or detections. "
+        "Without MODEL (or with --all): every shipped weights entry on the shipped example images.",
+    )
+    p.add_argument("model", nargs="?", default=None, help="registered model name (omit for --all)")
+    p.add_argument("images", nargs="*", help="image files or directories of images")
+    p.add_argument("--weights", default="DEFAULT", help="weights entry or checkpoint dir (default DEFAULT)")
+    p.add_argument("--output", "-o", default="predictions", help="output directory (default predictions)")
+    p.add_argument("--all", action="store_true", help="every shipped weights entry on the shipped examples")
+    p.set_defaults(func=run_predict)

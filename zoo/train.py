@@ -1,0 +1,371 @@
+"""Training of the zoo's models on :mod:`zoo.datasets`: ``python -m zoo train MODEL ...``.
+
+One engine for every family (task from the model, see :mod:`zoo.tasks`): AdamW with linear warmup and
+cosine decay per step, a global batch of ``batch_size`` images, seeded and reproducible, checkpoints in
+Hub layout (:func:`zoo.hub.save_pretrained`) after every epoch with the optimizer, scheduler, RNG and
+step counters beside them (``training_state.pt``), and ``resume`` continuing a run exactly where it
+stopped: a run resumed after epoch k ends with the same weights as the uninterrupted run.
+
+Data-parallel: under ``torchrun`` (``WORLD_SIZE`` > 1) the model is wrapped in
+``DistributedDataParallel`` (gloo on CPU, NCCL on GPU), a ``DistributedSampler`` shards each epoch's
+permutation, every process takes ``batch_size / world_size`` images per step, and rank 0 alone logs and
+writes checkpoints. Since the permutation, the augmentation (seeded per sample) and the gradient
+average are those of the single-process run, N processes give the single-process weights within
+rounding, for models whose per-sample computation does not depend on the rest of the batch: BatchNorm
+in training mode normalizes with per-process statistics (``sync_bn`` converts it to SyncBatchNorm, CUDA
+only), dropout and the detector's proposal sampling draw per-process random numbers.
+
+SPP-net's multi-size training (He et al., Sec. 2.3): with ``multi_size=(a, b, ...)`` each step resizes
+its whole batch to one size and the sizes alternate from step to step.
+
+On CUDA the forward and loss run under bf16 autocast (``amp=True``); on the CPU everything is fp32.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from . import tasks
+
+__all__ = ["TrainConfig", "train", "TRAINING_STATE", "default_image_size"]
+
+TRAINING_STATE = "training_state.pt"
+_DEFAULT_IMAGE_SIZE = {"classification": 64, "segmentation": 128, "detection": None}
+
+
+def default_image_size(task: str) -> int | None:
+    """The square training/eval size of a task (None: the detector resizes by its own ``min_size``)."""
+    return _DEFAULT_IMAGE_SIZE[task]
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines a training run (saved in the checkpoint, reused by ``resume``).
+
+    Args:
+        model: registered model name.
+        kwargs: builder keyword arguments (``num_classes`` defaults to the data's class count).
+        data: ``"scenes"`` or ``"trees"`` (detection only).
+        epochs: total epochs of the run (the schedule's length).
+        batch_size: global batch (split evenly across processes).
+        lr, weight_decay, warmup: AdamW learning rate and weight decay; warmup as a fraction of the steps.
+        seed: seeds the model init, the epoch permutations and the augmentation.
+        image_size: square training size (classification, segmentation); None = the task's default.
+        multi_size: sizes alternating from step to step (SPP-net multi-size training), or empty.
+        limit: number of training items (None: the whole train split).
+        val_size: val items evaluated after each epoch for the log (0: none).
+        augment: the seeded horizontal flip.
+        workers: DataLoader worker processes.
+        amp: bf16 autocast on CUDA.
+        sync_bn: convert BatchNorm to SyncBatchNorm in data-parallel CUDA runs.
+        output: checkpoint directory.
+        command: the command line recorded in the model card.
+    """
+
+    model: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    data: str = "scenes"
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup: float = 0.05
+    seed: int = 0
+    image_size: int | None = None
+    multi_size: list[int] = field(default_factory=list)
+    limit: int | None = None
+    val_size: int = 0
+    augment: bool = True
+    workers: int = 0
+    amp: bool = True
+    sync_bn: bool = False
+    output: str = "runs/train"
+    command: str = ""
+
+    def validate(self) -> None:
+        from ._api import get_model_builder
+
+        get_model_builder(self.model)  # ValueError naming the unknown model
+        task = tasks.task_of_builder(self.model)
+        tasks.categories(task, self.data)
+        for name in ("epochs", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if not self.lr > 0:
+            raise ValueError(f"lr must be positive, got {self.lr!r}")
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"limit must be a positive int, got {self.limit!r}")
+        if self.multi_size and task == "detection":
+            raise ValueError("multi_size applies to classifiers and segmenters (the detector resizes itself)")
+        if any(s < 1 for s in self.multi_size):
+            raise ValueError(f"multi_size must hold positive sizes, got {self.multi_size!r}")
+
+
+# ------------------------------------------------------------------------------------------- distributed
+def _distributed() -> tuple[int, int]:
+    """(rank, world size); initializes the process group under torchrun."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _device(rank: int) -> torch.device:
+    if torch.cuda.is_available():
+        local = int(os.environ.get("LOCAL_RANK", rank))
+        torch.cuda.set_device(local)
+        return torch.device("cuda", local)
+    return torch.device("cpu")
+
+
+def _hardware(device: torch.device, world: int) -> str:
+    if device.type == "cuda":
+        return f"{world} x {torch.cuda.get_device_name(device)}"
+    cpu = platform.processor() or platform.machine()
+    return f"CPU ({cpu}), {os.cpu_count()} cores, {torch.get_num_threads()} torch threads x {world} process(es)"
+
+
+# ---------------------------------------------------------------------------------------------- schedule
+def _lr_lambda(total_steps: int, warmup: float):
+    import math
+
+    warmup_steps = max(1, int(round(warmup * total_steps)))
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+def _build_model(config: TrainConfig, task: str, categories: list[str]) -> nn.Module:
+    from ._api import get_model
+
+    kwargs = dict(config.kwargs)
+    kwargs.setdefault("num_classes", len(categories))
+    if config.model.startswith("pspnet_"):
+        kwargs.setdefault("aux_loss", True)
+    return get_model(config.model, **kwargs)
+
+
+def _metadata(config: TrainConfig, task: str, categories: list[str], model: nn.Module, extra: dict) -> dict:
+    from .transforms import MEAN, STD
+
+    size = config.image_size or default_image_size(task)
+    meta: dict[str, Any] = {
+        "categories": categories,
+        "mean": list(MEAN),
+        "std": list(STD),
+        "task": tasks.HUB_TASKS[task],
+        "dataset": config.data,
+        "source": "trained with spp-zoo's `python -m zoo train` (zoo/train.py)",
+        "license": "MIT",
+        "description": f"{config.model} trained from scratch on spp-zoo's {config.data} data",
+    }
+    if size is not None:
+        meta["input_size"] = [size, size]
+    if hasattr(model, "align_corners"):
+        meta["align_corners"] = bool(model.align_corners)
+    meta.update(extra)
+    return meta
+
+
+def _save_checkpoint(model: nn.Module, output: Path, metadata: dict, state: dict) -> None:
+    from .hub import save_pretrained
+
+    output.mkdir(parents=True, exist_ok=True)
+    save_pretrained(model, output, metadata=metadata)
+    tmp = output / (TRAINING_STATE + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, output / TRAINING_STATE)
+
+
+def load_training_state(directory: str | os.PathLike) -> dict:
+    """The ``training_state.pt`` of a checkpoint directory (FileNotFoundError naming it when absent)."""
+    path = Path(directory) / TRAINING_STATE
+    if not path.is_file():
+        raise FileNotFoundError(f"resume: {path} does not exist (not a checkpoint written by `zoo train`)")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _log(rank: int, output: Path | None, record: dict) -> None:
+    if rank != 0:
+        return
+    print(" ".join(f"{k}={v}" for k, v in record.items()), file=sys.stderr, flush=True)
+    if output is not None:
+        output.mkdir(parents=True, exist_ok=True)
+        with open(output / "log.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+
+
+def _validate(task, model, config, categories, device) -> dict[str, float]:
+    from torch.utils.data import Subset
+
+    dataset = tasks.build_dataset(task, config.data, "val")
+    dataset = Subset(dataset, range(min(config.val_size, len(dataset))))
+    metrics = tasks.TaskMetrics(task, len(categories))
+    size = config.image_size or default_image_size(task)
+    was_training = model.training
+    model.eval()
+    for start in range(0, len(dataset), 8):
+        items = [dataset[i] for i in range(start, min(start + 8, len(dataset)))]
+        images = [torch.as_tensor(i) for i, _ in items]
+        metrics.update(tasks.predict_batch(task, model, images, size, device), [t for _, t in items])
+    model.train(was_training)
+    return metrics.compute()
+
+
+def train(config: TrainConfig, *, resume: str | os.PathLike | None = None, stop_after: int | None = None) -> Path:
+    """Train (or resume) and return the checkpoint directory ``config.output``.
+
+    ``resume``: a checkpoint directory of an earlier run; its saved config is used (only ``output`` and
+    ``command`` come from ``config``) and training continues after its last finished epoch.
+    ``stop_after``: stop once this many epochs (in total) are done, as if interrupted there.
+    """
+    from safetensors.torch import load_file
+    from torch.utils.data import DataLoader, DistributedSampler, Subset
+    from tqdm.auto import tqdm
+
+    state = None
+    if resume is not None:
+        state = load_training_state(resume)
+        saved = dict(state["config"])
+        saved.update(output=config.output, command=config.command or saved.get("command", ""))
+        config = TrainConfig(**saved)
+    config.validate()
+    rank, world = _distributed()
+    if config.batch_size % world:
+        raise ValueError(f"batch_size={config.batch_size} must be divisible by the {world} processes")
+    device = _device(rank)
+    output = Path(config.output)
+    task = tasks.task_of_builder(config.model)
+    categories = tasks.categories(task, config.data)
+
+    torch.manual_seed(config.seed)  # same init on every rank
+    model = _build_model(config, task, categories)
+    if state is not None:
+        model.load_state_dict(load_file(str(Path(resume) / "model.safetensors")), strict=True)
+    model.to(device)
+    if world > 1 and config.sync_bn and device.type == "cuda":
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    module = model
+    if world > 1:
+        model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    raw = tasks.build_dataset(task, config.data, "train", size=config.limit)
+    if config.limit is not None and len(raw) > config.limit:
+        raw = Subset(raw, range(config.limit))
+    samples = tasks.TrainSamples(raw, task, config.seed, config.augment)
+    sampler = DistributedSampler(samples, num_replicas=world, rank=rank, shuffle=True, seed=config.seed)
+    loader = DataLoader(
+        samples,
+        batch_size=config.batch_size // world,
+        sampler=sampler,
+        collate_fn=tasks.collate_list,
+        drop_last=True,
+        num_workers=config.workers,
+    )
+    if len(loader) == 0:
+        raise ValueError(f"batch_size={config.batch_size} exceeds the {len(samples)} training items")
+    optimizer = torch.optim.AdamW(module.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config.epochs * len(loader), config.warmup))
+    start_epoch, step, elapsed = 0, 0, 0.0
+    if state is not None:
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start_epoch, step, elapsed = state["epoch"], state["step"], state["time_s"]
+        torch.set_rng_state(state["rng"][rank] if rank < len(state["rng"]) else state["rng"][0])
+    else:
+        torch.manual_seed(config.seed + rank)  # dropout / proposal sampling differ per rank
+    size = config.image_size or default_image_size(task)
+    sizes = list(config.multi_size) or [size]
+    autocast = device.type == "cuda" and config.amp
+    stop = config.epochs if stop_after is None else min(config.epochs, stop_after)
+    _log(rank, None, {"model": config.model, "task": task, "items": len(samples), "steps_per_epoch": len(loader),
+                      "world_size": world, "device": str(device)})  # fmt: skip
+
+    for epoch in range(start_epoch, stop):
+        started = time.perf_counter()
+        sampler.set_epoch(epoch)
+        samples.set_epoch(epoch)
+        model.train()
+        total = torch.zeros(2, dtype=torch.float64, device=device)
+        bar = tqdm(loader, desc=f"epoch {epoch + 1}/{config.epochs}", disable=rank != 0, leave=False)
+        for images, targets in bar:
+            x, y = tasks.prepare_batch(task, images, targets, sizes[step % len(sizes)], device)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+                loss = tasks.compute_loss(task, model, x, y)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"the loss became {loss.item()} at step {step}; lower the lr")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            total += torch.stack([loss.detach().double(), torch.ones((), dtype=torch.float64, device=device)])
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+        if world > 1:
+            dist.all_reduce(total)
+        elapsed += time.perf_counter() - started
+        record = {"epoch": epoch + 1, "step": step, "loss": round(float(total[0] / total[1]), 5),
+                  "lr": f"{scheduler.get_last_lr()[0]:.3g}", "time_s": round(elapsed, 1)}  # fmt: skip
+        rng = [torch.get_rng_state()]
+        if world > 1:
+            gathered = [None] * world
+            dist.all_gather_object(gathered, rng[0])
+            rng = gathered
+        if rank == 0:
+            if config.val_size:
+                record.update({f"val_{k}": v for k, v in _validate(task, module, config, categories, device).items()})
+            _log(rank, output, record)
+            training = {
+                "command": config.command,
+                "hardware": _hardware(device, world),
+                "time_s": round(elapsed, 1),
+                "epochs": epoch + 1,
+                "total_epochs": config.epochs,
+                "batch_size": config.batch_size,
+                "lr": config.lr,
+                "seed": config.seed,
+                "image_size": size,
+                "multi_size": list(config.multi_size),
+                "train_items": len(samples),
+                "data": config.data,
+            }
+            meta = _metadata(config, task, categories, module, {"training": training})
+            train_state = {
+                "config": dataclasses.asdict(config),
+                "epoch": epoch + 1,
+                "step": step,
+                "time_s": elapsed,
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "rng": rng,
+            }
+            _save_checkpoint(module, output, meta, train_state)
+        if world > 1:
+            dist.barrier()
+    return output
+
+
+def config_command() -> str:
+    """The current command line, for the model card."""
+    return "python -m zoo " + " ".join(shlex.quote(a) for a in sys.argv[1:])
