@@ -53,3 +53,20 @@ def test_readme_model_table_is_the_registry():
     printed = subprocess.run([sys.executable, "-m", "zoo", "list", "--markdown"], cwd=ROOT, capture_output=True,
                              text=True, check=True, timeout=300).stdout.strip()  # fmt: skip
     assert table == printed
+
+
+def test_readme_loading_example_runs_offline(tmp_path):
+    """The README's first loading example (Pretrained weights section) runs as written, offline, in a checkout."""
+    import os
+    import subprocess
+    import sys
+
+    section = ROOT.joinpath("README.md").read_text().split("## Pretrained weights", 1)[1]
+    example = re.findall(r"```python\n(.+?)\n```", section, re.S)[0]
+    example = example.replace('"my-model"', repr(str(tmp_path / "my-model")))  # written beside the test, not the repo
+    example += "\nassert logits.shape == (1, 11, 128, 128), logits.shape\nprint('ok')"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update(HF_HUB_OFFLINE="1", HF_HUB_CACHE=str(tmp_path / "hf"), TORCH_HOME=str(tmp_path / "torch"))
+    result = subprocess.run([sys.executable, "-W", "ignore", "-c", example], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=600)  # fmt: skip
+    assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-3000:]
