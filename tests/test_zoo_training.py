@@ -190,6 +190,10 @@ SHIPPED = {
     "pspnet_resnet18": ("PSPNet_ResNet18_Weights.SCENES_V1", 16),
     "deconvnet_vgg16": ("DeconvNet_VGG16_Weights.SCENES_V1", 8),
 }
+#: The torch release that measured SUBSET_METRICS and the registered metrics. On another release, CPU kernels
+#: round differently and flip the argmax of a few pixels or boxes: measured at the floor (torch 2.11), the
+#: segmenters' subset metrics move by 0.01-0.02 points. There the check allows 0.1 points; here it is exact.
+MEASURED_WITH_TORCH = "2.15."
 SUBSET_METRICS = {
     "sppnet_zf5": {"acc@1": 20.31, "acc@5": 84.38},
     "pspnet_resnet18": {"mIoU": 14.51, "mAcc": 20.0, "aAcc": 88.21},
@@ -222,7 +226,10 @@ def test_eval_of_a_shipped_entry_reproduces_its_metrics_on_a_subset(name):
     model, meta = load_model(name, entry)
     settings = evaluation_settings(meta)
     metrics = evaluate(model, data=settings["data"], image_size=settings["image_size"], limit=limit)
-    assert metrics == SUBSET_METRICS[name]
+    if torch.__version__.startswith(MEASURED_WITH_TORCH):
+        assert metrics == SUBSET_METRICS[name]
+    else:
+        assert metrics == pytest.approx(SUBSET_METRICS[name], abs=0.1)
 
 
 def test_eval_command_reproduces_the_registered_metric_of_the_classifier():
