@@ -140,8 +140,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 def _cmd_download(args: argparse.Namespace) -> int:
     from . import hub
+    from ._api import list_models
 
-    folder = hub.download(args.weights, revision=args.revision, sha256=args.sha256, progress=not args.quiet)
+    source = _resolve_entry(args.weights) if args.weights in list_models() else args.weights
+    folder = hub.download(source, revision=args.revision, sha256=args.sha256, progress=not args.quiet)
     print(folder)
     return 0
 
