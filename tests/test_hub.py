@@ -255,11 +255,13 @@ def test_corrupted_file_is_refused_and_leaves_nothing_in_the_cache(hub):
 
 def test_missing_repo_revision_and_file_are_named(hub):
     commit_folder(hub["mirrors"], "org/noweights.test", {"config.json": b'{"architecture": "sppnet_zf5"}'}, "c")
+    files = {name: (hub["folder"] / name).read_bytes() for name in ("model.safetensors", "config.json")}
+    commit_folder(hub["mirrors"], "org/onlymain.test", files, "weights on main only")
     result = run_client(
         """
         import json, zoo.hub
         out = []
-        for repo, revision in (("org/nothere", None), ("org/noweights.test", None), ("org/sppnet_zf5.test", "v9")):
+        for repo, revision in (("org/nothere", None), ("org/noweights.test", None), ("org/onlymain.test", "v9")):
             try:
                 zoo.hub.from_pretrained(repo, revision=revision)
             except FileNotFoundError as e:
@@ -271,7 +273,7 @@ def test_missing_repo_revision_and_file_are_named(hub):
     assert len(result) == 3
     assert "Hub repository 'org/nothere' not found" in result[0]
     assert "file 'model.safetensors' not found in Hub repository org/noweights.test@main" in result[1]
-    assert "revision 'v9' not found in Hub repository 'org/sppnet_zf5.test'" in result[2]
+    assert "revision 'v9' not found in Hub repository 'org/onlymain.test'" in result[2]
 
 
 # ----------------------------------------------------------------------- weights entries and shipping

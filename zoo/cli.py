@@ -37,13 +37,15 @@ def _weights_entries(model: str) -> list:
     return [enum[name] for name in enum.__members__ if name != "DEFAULT"]
 
 
-def _metric_text(meta: dict[str, Any]) -> str:
-    metrics = meta.get("_metrics") or {}
-    return "; ".join(f"{ds} " + ", ".join(f"{k} {v:g}" for k, v in vals.items()) for ds, vals in metrics.items())
+def _metric_text(metrics: dict[str, dict[str, float]] | None) -> str:
+    """``{"scenes-test": {"mIoU": 15.34}}`` as ``mIoU 15.34 (scenes-test)``."""
+    return "; ".join(
+        f"{', '.join(f'{k} {v:g}' for k, v in values.items())} ({split})" for split, values in (metrics or {}).items()
+    )
 
 
 def _resolve_entry(name: str):
-    """A weights entry from ``"Enum.ENTRY"`` (or ``MODEL:ENTRY``/``MODEL`` for its DEFAULT)."""
+    """A weights entry from ``"Enum.ENTRY"``, or from a model name (its DEFAULT entry)."""
     from ._api import get_model_weights, get_weight, list_models
 
     if name in list_models():
@@ -86,10 +88,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
             doc = (get_model_builder(row["model"]).__doc__ or "").strip().splitlines()[0]
             print(f"{row['model']:<24} {'-':<44} {'':>10} {'':>6}  ({doc[:60]})")
             continue
-        entry = _resolve_entry(row["weights"])
         params = f"{row['params'] / 1e6:.2f}M" if row["params"] else ""
         size = f"{row['file_size_mb']:.2f}" if row["file_size_mb"] else ""
-        print(f"{row['model']:<24} {row['weights']:<44} {params:>10} {size:>6}  {_metric_text(entry.meta)}")
+        print(f"{row['model']:<24} {row['weights']:<44} {params:>10} {size:>6}  {_metric_text(row['metrics'])}")
     return 0
 
 
@@ -100,10 +101,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
         if row["weights"] is None:
             lines.append(f"| `{row['model']}` | none yet | | | | |")
             continue
-        metrics = "; ".join(
-            f"{', '.join(f'{k} {v:g}' for k, v in values.items())} ({split})"
-            for split, values in (row["metrics"] or {}).items()
-        )
+        metrics = _metric_text(row["metrics"])
         params = f"{row['params'] / 1e6:.2f} M" if row["params"] else ""
         size = f"{row['file_size_mb']:.2f} MB" if row["file_size_mb"] else ""
         dataset = row["dataset"] or ""

@@ -336,10 +336,8 @@ def from_pretrained(
         entry = None if _is_local(source) else _shipped_entry(str(source), revision)
         if entry is None:
             raise
-        folder = _entry_folder(entry, progress=False)  # the shipped copy, verified against the entry's pin
+        folder = _shipped_copy(entry, error)
         _verify(folder / WEIGHTS_NAME, sha256, cached=False)
-        if folder != shipped_directory(entry.repo):
-            raise error
     return _build(folder, strict=strict, map_location=map_location)
 
 
@@ -405,11 +403,17 @@ def _entry_folder(entry, progress: bool) -> Path:
     except (HubUnavailableError, FileNotFoundError) as error:
         if shipped is None:
             raise
-        _verify(shipped / WEIGHTS_NAME, entry.sha256, cached=False)
-        _log.warning("spp-zoo: %s; using the copy of %s shipped with the package", _first_line(error), key[0])
-        folder = shipped
+        folder = _shipped_copy(entry, error)
     _ENTRY_FOLDERS[key] = folder
     return folder
+
+
+def _shipped_copy(entry, error: BaseException) -> Path:
+    """The shipped folder of ``entry`` (verified against its pin), used because the Hub failed with ``error``."""
+    shipped = shipped_directory(entry.repo)
+    _verify(shipped / WEIGHTS_NAME, entry.sha256, cached=False)
+    _log.warning("spp-zoo: %s; using the copy of %s shipped with the package", _first_line(error), repo_id(entry.repo))
+    return shipped
 
 
 def _cached_folder(repo: str, revision: str) -> Path | None:
