@@ -118,7 +118,7 @@ def cases() -> list[Case]:
 
 def launches(case: Case):
     """The launches a CUDA call of ``case`` makes, from the launchers' own plans (GPU tiles)."""
-    from kernels import _roi_triton, _spp_triton, _sppf_triton, _upsample_triton
+    from kernels import _roi_triton, _spp_triton, _sppf_triton, _upsample_triton, reference
 
     dtype, backward = DTYPES[case.dtype], case.direction == "backward"
     if case.op == "spatial_pyramid_pool":
@@ -141,7 +141,7 @@ def launches(case: Case):
     if case.op == "roi_spp":
         shape, k, levels, scale = case.args
         features = _meta(shape, dtype)
-        rois = _meta((k, 5), dtype)
+        rois = _meta((k, 5), reference.coordinate_dtype(dtype))  # the dtype roi_spp converts boxes to
         (out, argmax), fwd = _roi_triton.plan_forward(features, rois, list(levels), scale, True)
         if not backward:
             return fwd

@@ -40,7 +40,7 @@ def _max_unpool(x: Tensor, switches: Tensor, size: list[int]) -> Tensor:
     """
     n, c = x.shape[0], x.shape[1]
     planes = x.new_zeros((n, c, size[0] * size[1]))
-    return planes.scatter(2, switches.flatten(2), x.flatten(2)).view(n, c, size[0], size[1])
+    return planes.scatter_(2, switches.flatten(2), x.flatten(2)).view(n, c, size[0], size[1])
 
 
 # (input, output) channels of the 3x3 convs per stage, paper widths.

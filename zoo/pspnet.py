@@ -27,7 +27,15 @@ from kernels import reference
 
 from ._api import Weights, WeightsEnum, load_weights, override_num_classes, register_model, verify_weights
 from ._common import check_image_batch, init_conv_bn
-from .backbones import BASIC_RESNET_WEIGHTS, MMSEG_STEM, RESNET_WEIGHTS, SEMSEG_STEM, DilatedBasicResNet, DilatedResNet
+from .backbones import (
+    BASIC_RESNET_WEIGHTS,
+    MMSEG_STEM,
+    RESNET_WEIGHTS,
+    SEMSEG_STEM,
+    DilatedBasicResNet,
+    DilatedResNet,
+    _scaled,
+)
 from .tasks import ImagePreprocess, scene_weights_meta
 
 __all__ = [
@@ -330,12 +338,11 @@ def pspnet_resnet18(
         aux_loss = True if aux_loss is None else aux_loss
     num_classes = override_num_classes(num_classes, weights, default=21)
     if stem_widths is None and weights_backbone is None:
-        stem_widths = tuple(max(1, int(round(c * width))) for c in MMSEG_STEM)
-    scaled = lambda c: max(1, int(round(c * width)))
+        stem_widths = tuple(_scaled(c, width) for c in MMSEG_STEM)
     kwargs.setdefault("align_corners", False)
-    kwargs.setdefault("ppm_channels", scaled(128))
-    kwargs.setdefault("head_channels", scaled(128))
-    kwargs.setdefault("aux_channels", scaled(64))
+    kwargs.setdefault("ppm_channels", _scaled(128, width))
+    kwargs.setdefault("head_channels", _scaled(128, width))
+    kwargs.setdefault("aux_channels", _scaled(64, width))
     backbone = DilatedBasicResNet(18, width, stem_widths, contract_dilation, weights_backbone, progress)
     model = PSPNet(backbone, num_classes, aux_loss=bool(aux_loss), **kwargs)
     return load_weights(model, weights, progress)
