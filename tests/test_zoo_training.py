@@ -137,6 +137,17 @@ def test_resume_gives_the_uninterrupted_weights(tmp_path):
     assert [r["epoch"] for r in log] == [2]
 
 
+def test_logged_val_metrics_are_those_of_the_checkpoint(tmp_path):
+    """``--val-size N``: each epoch logs the metrics ``zoo.evaluate`` gives on the first N val items."""
+    from zoo.evaluate import evaluate
+
+    output = train(_classifier_config(tmp_path / "run", epochs=1, val_size=12))
+    (record,) = [json.loads(line) for line in (output / "log.jsonl").read_text().splitlines()]
+    model = zoo.hub.from_pretrained(output)
+    expected = evaluate(model, data="scenes", split="val", image_size=32, limit=12)
+    assert {k: record[f"val_{k}"] for k in expected} == expected
+
+
 def test_resume_from_a_missing_checkpoint_names_it(tmp_path):
     with pytest.raises(FileNotFoundError, match="training_state.pt"):
         train(_classifier_config(tmp_path / "out"), resume=tmp_path / "nothing")

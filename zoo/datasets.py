@@ -344,12 +344,9 @@ class TreeDetection(Dataset):
 
 
 def collate_detection(batch: list[tuple[Any, Any]]) -> tuple[list[Any], list[Any]]:
-    """Collate detection items into (list of images, list of targets) (images differ in size)."""
-    images, targets = [], []
-    for image, target in batch:
-        images.append(image)
-        targets.append(target)
-    return images, targets
+    """Collate items into (list of images, list of targets): images differ in size, so nothing is stacked."""
+    images, targets = zip(*batch, strict=True)
+    return list(images), list(targets)
 
 
 # ------------------------------------------------------------------------------------------------- statistics

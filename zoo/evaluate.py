@@ -29,12 +29,12 @@ def load_model(name: str, weights: str, device: torch.device | str = "cpu") -> t
 
     builder = get_model_builder(name)
     if os.sep in weights or weights.startswith(".") or Path(weights).is_dir():
-        from .hub import from_pretrained
+        from .hub import from_pretrained, load_config
 
         directory = Path(weights)
         if not directory.is_dir():
             raise FileNotFoundError(f"--weights: the directory {weights!r} does not exist")
-        config = _read_config(directory)
+        config = load_config(directory)
         if config.get("architecture") != name:
             raise ValueError(f"--weights {weights!r} holds a {config.get('architecture')!r} model, not {name!r}")
         model = from_pretrained(str(directory))
@@ -45,15 +45,6 @@ def load_model(name: str, weights: str, device: torch.device | str = "cpu") -> t
         model = get_model(name, weights=entry)
         meta = dict(entry.meta)
     return model.to(device).eval(), meta
-
-
-def _read_config(directory: Path) -> dict[str, Any]:
-    import json
-
-    path = directory / "config.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"--weights: {path} does not exist (not a Hub-layout model directory)")
-    return json.loads(path.read_text())
 
 
 def evaluation_settings(meta: dict[str, Any]) -> dict[str, Any]:

@@ -193,12 +193,6 @@ class TrainSamples(torch.utils.data.Dataset):
         return image, target
 
 
-def collate_list(batch):
-    """Keep images and targets as lists (sizes vary); the step function resizes them."""
-    images, targets = zip(*batch, strict=True)
-    return list(images), list(targets)
-
-
 def prepare_batch(task: str, images: list[Tensor], targets: list[Any], image_size: int | None, device: torch.device):
     """Model inputs and loss targets of a batch of raw items (``image_size``: the batch's square size)."""
     if task == "classification":

@@ -39,6 +39,7 @@ import torch.distributed as dist
 from torch import nn
 
 from . import tasks
+from .datasets import collate_detection
 
 __all__ = ["TrainConfig", "train", "TRAINING_STATE", "default_image_size"]
 
@@ -216,21 +217,14 @@ def _log(rank: int, output: Path | None, record: dict) -> None:
             f.write(json.dumps(record) + "\n")
 
 
-def _validate(task, model, config, categories, device) -> dict[str, float]:
-    from torch.utils.data import Subset
+def _validate(task, model, config, device) -> dict[str, float]:
+    """``zoo.evaluate`` on the first ``config.val_size`` val items; the model goes back to training mode."""
+    from .evaluate import evaluate
 
-    dataset = tasks.build_dataset(task, config.data, "val")
-    dataset = Subset(dataset, range(min(config.val_size, len(dataset))))
-    metrics = tasks.TaskMetrics(task, len(categories))
     size = config.image_size or default_image_size(task)
-    was_training = model.training
-    model.eval()
-    for start in range(0, len(dataset), 8):
-        items = [dataset[i] for i in range(start, min(start + 8, len(dataset)))]
-        images = [torch.as_tensor(i) for i, _ in items]
-        metrics.update(tasks.predict_batch(task, model, images, size, device), [t for _, t in items])
-    model.train(was_training)
-    return metrics.compute()
+    metrics = evaluate(model, data=config.data, split="val", image_size=size, limit=config.val_size, device=device)
+    model.train()
+    return metrics
 
 
 def train(config: TrainConfig, *, resume: str | os.PathLike | None = None, stop_after: int | None = None) -> Path:
@@ -279,7 +273,7 @@ def train(config: TrainConfig, *, resume: str | os.PathLike | None = None, stop_
         samples,
         batch_size=config.batch_size // world,
         sampler=sampler,
-        collate_fn=tasks.collate_list,
+        collate_fn=collate_detection,
         drop_last=True,
         num_workers=config.workers,
     )
@@ -334,7 +328,7 @@ def train(config: TrainConfig, *, resume: str | os.PathLike | None = None, stop_
             rng = gathered
         if rank == 0:
             if config.val_size:
-                record.update({f"val_{k}": v for k, v in _validate(task, module, config, categories, device).items()})
+                record.update({f"val_{k}": v for k, v in _validate(task, module, config, device).items()})
             _log(rank, output, record)
             training = {
                 "command": config.command,
