@@ -13,6 +13,7 @@ package ships (:data:`zoo.datasets.EXAMPLES_DIR`), fully offline.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 
@@ -55,6 +56,7 @@ def read_image(path: str | os.PathLike) -> Tensor:
     return torch.from_numpy(np.asarray(rgb).copy()).permute(2, 0, 1).contiguous()
 
 
+@functools.lru_cache(maxsize=8)
 def _font(size: int) -> ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
