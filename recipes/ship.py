@@ -18,12 +18,10 @@ import sys
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import zoo  # noqa: E402
 from zoo import hub, tasks  # noqa: E402
 from zoo.evaluate import evaluate  # noqa: E402
 
@@ -46,10 +44,8 @@ def main(argv=None) -> int:
     parser.add_argument("--dtype", default=None, choices=["float16", "bfloat16"], help="storage dtype")
     args = parser.parse_args(argv)
     checkpoint = Path(args.checkpoint)
-    config = json.loads((checkpoint / "config.json").read_text())
-    model = zoo.get_model(config["architecture"], **config["kwargs"])
-    model.load_state_dict(load_file(str(checkpoint / "model.safetensors")), strict=True)
-    model.eval()
+    config = hub.load_config(checkpoint)
+    model = hub.from_pretrained(checkpoint)  # strict keys, eval mode
     metadata = {k: config[k] for k in _METADATA if k in config}
     metadata["description"] = (
         f"{config['architecture']} ({', '.join(f'{k}={v}' for k, v in sorted(args_kwargs(config).items()))}) trained "
