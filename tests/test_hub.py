@@ -195,33 +195,33 @@ def test_publish_then_load_by_branch_tag_and_commit(hub):
         HF_ENDPOINT=hub["olah"].url, HF_HUB_CACHE=str(hub["root"] / "cache"),
     )  # fmt: skip
     assert result == {"main": True, "dev": True, "v1": True, main.oid: True}
-    hub["commit"] = main.oid
 
 
 def test_cache_hit_with_the_server_stopped_and_cold_cache_offline_error(hub):
-    if "commit" not in hub:
-        pytest.skip("needs test_publish_then_load_by_branch_tag_and_commit")
+    files = {name: (hub["folder"] / name).read_bytes() for name in ("model.safetensors", "config.json")}
+    commit = commit_folder(hub["mirrors"], "org/cached.test", files, "weights")
+    git(hub["mirrors"] / "models" / "org" / "cached.test", "tag", "v1", commit)
+    cache = str(hub["root"] / "cache-hit")
+    code = f"""
+        import json, torch, zoo.hub
+        ref = torch.load({str(hub["root"] / "reference.pt")!r})
+        out = {{}}
+        for revision in ({commit!r}, "v1"):
+            model = zoo.hub.from_pretrained("org/cached.test", revision=revision, sha256={hub["sha256"]!r})
+            with torch.no_grad():
+                out[revision] = torch.equal(model(ref["x"]), ref["y"])
+        print(json.dumps(out))
+        """
+    assert run_client(code, HF_ENDPOINT=hub["olah"].url, HF_HUB_CACHE=cache) == {commit: True, "v1": True}
     hub["olah"].stop()
     try:
-        result = run_client(
-            f"""
-            import json, torch, zoo.hub
-            ref = torch.load({str(hub["root"] / "reference.pt")!r})
-            out = {{}}
-            for revision in ({hub["commit"]!r}, "v1"):
-                model = zoo.hub.from_pretrained("org/sppnet_zf5.test", revision=revision, sha256={hub["sha256"]!r})
-                with torch.no_grad():
-                    out[revision] = torch.equal(model(ref["x"]), ref["y"])
-            print(json.dumps(out))
-            """,
-            HF_ENDPOINT=hub["olah"].url, HF_HUB_CACHE=str(hub["root"] / "cache"), HF_HUB_OFFLINE="1",
-        )  # fmt: skip
-        assert result == {hub["commit"]: True, "v1": True}
-        cold = run_cli("download", "org/sppnet_zf5.test", "--revision", "v1", HF_HUB_OFFLINE="1",
+        result = run_client(code, HF_ENDPOINT=hub["olah"].url, HF_HUB_CACHE=cache, HF_HUB_OFFLINE="1")
+        assert result == {commit: True, "v1": True}
+        cold = run_cli("download", "org/cached.test", "--revision", "v1", HF_HUB_OFFLINE="1",
                        HF_HUB_CACHE=str(hub["root"] / "cold"))  # fmt: skip
         assert cold.returncode == 1 and len(cold.stderr.strip().splitlines()) == 1, cold.stderr
         assert "offline mode is on (HF_HUB_OFFLINE=1)" in cold.stderr
-        assert "python -m zoo download org/sppnet_zf5.test --revision v1" in cold.stderr
+        assert "python -m zoo download org/cached.test --revision v1" in cold.stderr
         assert "HF_ENDPOINT" in cold.stderr
     finally:
         hub["olah"].start()
