@@ -501,20 +501,16 @@ def compute_targets(report: Report) -> list[dict]:
 
 
 # --------------------------------------------------------------------------- step 1: correctness
-PYTEST_STATUS = re.compile(r"(PASSED|FAILED|SKIPPED|ERROR|XFAIL|XPASS)")
+PYTEST_LINE = re.compile(r"^\S+::.*? (PASSED|FAILED|SKIPPED|ERROR|XFAIL|XPASS)\b")  # a -v line, not a summary
 
 
 def parse_pytest(output: str) -> dict:
     counts = {"passed": 0, "failed": 0, "skipped": 0, "errors": 0}
+    key = {"PASSED": "passed", "XPASS": "passed", "FAILED": "failed", "ERROR": "errors"}
     for line in output.splitlines():
-        if "::" not in line:
-            continue
-        m = PYTEST_STATUS.search(line)
+        m = PYTEST_LINE.match(line)
         if m:
-            key = {"PASSED": "passed", "XPASS": "passed", "FAILED": "failed", "ERROR": "errors"}.get(
-                m.group(1), "skipped"
-            )
-            counts[key] += 1
+            counts[key.get(m.group(1), "skipped")] += 1
     return counts
 
 
