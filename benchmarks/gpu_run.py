@@ -196,6 +196,7 @@ class Config:
     retrain_overrides: dict
     retrain_min_s: float
     memcheck_min_s: float
+    retrain: list | None = None  # run names (--retrain); None: all
 
 
 def make_config(dry_run: bool, budget_s: float | None) -> Config:
@@ -247,6 +248,7 @@ class Deadline:
 
 LOG_LINES: list[str] = []
 _LOG_FILE = None
+_DRY_RUN = False
 
 
 def log(message: str) -> None:
@@ -1054,7 +1056,7 @@ def _override(args: list[str], overrides: dict, output: str) -> list[str]:
 
 def step_retrain(cfg: Config, deadline: Deadline, report: Report, logs: dict) -> tuple[str, str]:
     section = STEP_TITLES["retrain"]
-    runs = recipe_runs()
+    runs = [r for r in recipe_runs() if cfg.retrain is None or r["name"] in cfg.retrain]
     work = Path(tempfile.mkdtemp(prefix="gpu_run_retrain_"))
     zip_path = report.out_dir / WEIGHTS_ZIP
     archived: list[dict] = []
@@ -1115,7 +1117,8 @@ def _add_to_zip(zip_path: Path, archived: list[dict], run: dict, out: Path) -> b
     tmp = zip_path.with_suffix(".tmp")
     with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as z:
         ship = [f"python recipes/ship.py runs/{a['name']} {a['entry']}" for a in candidate if a["entry"]]
-        z.writestr("SHIP.txt", "\n".join(ship) + "\n")
+        warning = ["# DRY RUN: one epoch of a few items on the CPU, NOT weights to ship"] if _DRY_RUN else []
+        z.writestr("SHIP.txt", "\n".join([*warning, *ship]) + "\n")
         for a in candidate:
             for name in ("model.safetensors", "config.json", "README.md", "log.jsonl"):
                 f = Path(a["dir"]) / name
@@ -1205,6 +1208,12 @@ def parse_args(argv):
         metavar="STEP=SECONDS",
         help="override one step's share of the budget (0 skips it); repeatable",
     )
+    p.add_argument(
+        "--retrain",
+        default=None,
+        metavar="RUN,RUN",
+        help="recipe runs to retrain (default all, shipped first), e.g. deconvnet_vgg16,sppnet_zf5_single",
+    )
     p.add_argument("--launch-each-kernel", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if not args.launch_each_kernel and not args.out:
@@ -1213,13 +1222,14 @@ def parse_args(argv):
 
 
 def main(argv=None) -> int:
-    global _LOG_FILE
+    global _LOG_FILE, _DRY_RUN
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.launch_each_kernel:
         return launch_each_kernel()
     if os.environ.pop("TRITON_INTERPRET", None) is not None:  # read by kernels at import: in-process steps native
         print("TRITON_INTERPRET unset for this process (the subprocess steps set what they need)", flush=True)
     cfg = make_config(args.dry_run, args.budget_s)
+    _DRY_RUN = cfg.dry_run
     torch.backends.cudnn.benchmark = True  # the end-to-end models' convolutions: autotuned in their warm-up
     if cfg.dry_run:  # tiny ops on a shared CPU: one thread avoids the thread pool's wake-up stalls
         torch.set_num_threads(1)
@@ -1228,6 +1238,9 @@ def main(argv=None) -> int:
         return 2
     selected = [s.strip() for s in args.steps.split(",") if s.strip()]
     unknown = set(selected) - set(STEPS)
+    if args.retrain:
+        cfg.retrain = [r.strip() for r in args.retrain.split(",") if r.strip()]
+        unknown |= {f"--retrain {r}" for r in set(cfg.retrain) - {r["name"] for r in recipe_runs()}}
     for item in args.step_budget:
         name, _, value = item.partition("=")
         if name not in STEPS:
@@ -1235,7 +1248,8 @@ def main(argv=None) -> int:
         else:
             cfg.shares[name] = float(value)
     if unknown:
-        print(f"unknown steps: {sorted(unknown)}; steps are {STEPS}", file=sys.stderr)
+        runs = [r["name"] for r in recipe_runs()]
+        print(f"unknown: {sorted(unknown)}; steps are {STEPS}, recipe runs {runs}", file=sys.stderr)
         return 2
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
