@@ -10,12 +10,14 @@ fits is skipped and reported as skipped, never as passed):
    subprocess with a timeout, then the race check (identical forward results over repeated runs on the same
    random inputs, backward within atomic-order rounding).
 2. ``memcheck``: ``compute-sanitizer --tool memcheck`` on one small launch of each kernel, forward and backward
-   (this module's ``--launch-each-kernel`` mode, fp32, bf16 and channels-last).
+   (this module's ``--launch-each-kernel`` mode: fp32, bf16 and channels-last; every allocation exact, with
+   ``PYTORCH_NO_CUDA_MEMORY_CACHING=1``).
 3. ``benchmarks``: ``benchmarks/test_kernels_bench.py``'s cases (REFERENCE.md section 2's shapes): fused vs
    eager composite (4x ``roi_pool`` + cat for ``roi_spp``, YOLOv5's three pools + cat for SPPF) vs
-   ``torch.compile`` default, then max-autotune while time is left; forward and forward+backward, fp32 then
-   bf16; device copy bandwidth in the same run; medians of ``triton.testing.do_bench`` (CUDA events, L2
-   flushed before every repetition, inputs rotated as the suite does).
+   ``torch.compile`` default, then max-autotune (without CUDA graphs) while time is left; forward and
+   forward+backward, fp32 then bf16; device copy bandwidth in the same run; medians of
+   ``triton.testing.do_bench`` (CUDA events, L2 flushed before every repetition, inputs rotated as the suite
+   does).
 4. ``end_to_end``: ``pspnet_resnet50`` and ``spp_detector_zf5`` inference images/s, fp32 and bf16 autocast,
    kernels vs reference path (``zoo.kernel_path``); SPP-net training images/s, multi-size (224 -/+ 32 in turn:
    the same mean area) vs fixed 224.
@@ -34,31 +36,45 @@ CPU compiles alone would take the minute); the subprocess steps (pytest, the lau
 kernels under ``TRITON_INTERPRET=1``; compute-sanitizer is absent, so memcheck is reported skipped after the
 launch snippet ran without it; retraining runs the recipe's commands cut to one epoch of 8 items.
 
-Dry-run stopwatch (2-core CPU shared with other jobs, 2025-12-01, budget 60 s): see DRY_RUN_STOPWATCH below.
+Dry-run stopwatch (``python -m benchmarks.gpu_run --dry-run --out DIR``, this repository's 2-core CPU shared
+with other jobs, 2026-12-01; wall time of the whole process, then each step's seconds):
+
+- quiet machine (load ~2): 44.5 s. Start-up 1.0, correctness 7.2 (pytest subprocess 4 tests, then the race
+  check), memcheck 8.2 (skipped: no compute-sanitizer; the launch snippet ran under the interpreter), benchmarks
+  3.2 (all 70 timings), end_to_end 2.6, retrain 20.7 (all 5 recipe runs cut to 8 items; 3 fit the 16 MiB zip).
+- loaded machine (load ~5): 54.3 s. Start-up 2.3, correctness 16.6, memcheck 13.1 (the snippet stopped at its
+  share), benchmarks 9.0 (60 of 70 timings, the rest reported not timed), end_to_end 5.5, retrain 5.1 (1 run,
+  the other 4 reported skipped for lack of time).
+- Each step stops at its share and the total keeps 6 s for writing the files and Python's exit, so the process
+  ends inside 60 s under load too; what did not fit is reported, never passed.
 
 GPU time estimate (one H200, the default ``--budget-s 420``), with the reasoning:
 
-- start-up: Python, torch, triton, zoo imports and the CUDA context: ~10 s (outside the budgets' shares, inside
-  the total).
+- start-up: Python, torch, triton, zoo imports and the CUDA context: ~10 s (inside the total).
 - 1 correctness, share 110 s: pytest collection ~5 s; the subset runs a few hundred test cases whose cost is
   Triton compiling each new specialization (~0.5-1.5 s each, several dozen: 4 dtypes x layouts x ops x
-  forward/backward) plus two Inductor compiles (~10 s); the launches themselves are microseconds. Estimate
-  60-100 s; the timeout stops it at the share. The race check: 5 ops x 2 dtypes x 30 launches at benchmark
-  shapes, the kernels already compiled: ~5 s.
-- 2 memcheck, share 60 s: compute-sanitizer start and torch's CUDA init under it ~15 s, 9 kernels x 3 variants
-  launched once each, compiled in step 1's cache (or ~1 s each if not), memcheck's slowdown on small launches
-  is ~100x of microseconds: estimate 25-45 s.
+  forward/backward) plus Inductor compiles for the fullgraph test (~10 s); the launches are microseconds.
+  Estimate 60-100 s; the timeout stops it at the share (the tests are ordered most valuable first). The race
+  check: 5 ops x 2 dtypes x ~30 launches at the benchmark shapes, kernels compiled by then: ~5-10 s.
+- 2 memcheck, share 60 s: compute-sanitizer's start and torch's CUDA init under it ~15 s; 5 ops forward and
+  backward in 3 variants (fp32, bf16, channels-last) launched once each on tiny tensors, mostly compiled in step
+  1's cache (~1 s per new specialization); memcheck slows small launches ~100x, still milliseconds. Estimate
+  25-45 s.
 - 3 benchmarks, share 130 s: copy bandwidth ~1 s; 5 cases x 2 dtypes x 2 passes x 3 implementations = 60
-  timings at ~0.15 s each (25 ms warm-up + 100 ms of repetitions) = ~10 s; the Inductor compiles of the
-  composites, 20 graphs at 2-5 s = 40-100 s; max-autotune (10-40 s per graph) only with what is left.
-- 4 end_to_end, share 60 s: builds (ResNet-50 PSPNet ~2 s), cuDNN autotuning per shape, PSPNet-50 batch 8 at
-  512x512 is ~1.8 TFLOP per batch: ~40 ms fp32, ~10 ms bf16; 8 configs x (2 warm-up + 10 timed) batches plus
-  the detector and 2 x 20 SPP-net training steps: estimate 20-40 s.
-- 5 retrain, the rest (~60 s when the steps above use their shares; all the unused time flows here): on the CPU
-  the recipe took minutes per model, data synthesis bound; on the GPU expect the first one or two shipped
-  entries. A second call ``--steps retrain --budget-s 420`` retrains the rest if the lease has time left.
-- Total 420 s + start-up: one device command with ``timeout_s`` 540 leaves ~4 minutes of the 15-minute lease for
-  the machine's start (1-2 minutes) and the file transfers.
+  timings at ~0.2 s each (do_bench: 25 ms warm-up + 100 ms of repetitions, plus 3 untimed calls) = ~12 s; the
+  Inductor compiles of the composites, 20 graphs at 2-5 s = 40-100 s; max-autotune (~30 s a graph) only with
+  what is left, fp32 only.
+- 4 end_to_end, share 60 s: builds (ResNet-50 PSPNet ~2 s, ZF-5 detector ~1 s), cuDNN autotuning per shape;
+  PSPNet-50 at 512x512 is ~0.36 TFLOP an image, ~2.9 TFLOP a batch of 8: ~15-30 ms with TF32 convolutions
+  (cuDNN's default), ~5-10 ms in bf16; 8 configurations x (2 warm-up + up to 10 timed) batches, capped at 3 s
+  each, plus 2 x 20 SPP-net training steps: estimate 20-40 s.
+- 5 retrain, the rest (~60-100 s when the steps above use less than their shares; all unused time flows here):
+  each recipe command synthesizes its data on the CPU inside the training process (no workers), which likely
+  bounds it on the GPU machine too: on this CPU the recipe took tens of minutes per model, so expect the first
+  one or two shipped entries. A second call ``--steps retrain --retrain NAME,...`` retrains the rest if the
+  lease has time left.
+- Total 420 s + ~10 s: one device command with ``timeout_s`` 540 leaves ~5 minutes of the 15-minute lease for
+  the machine's start (1-2 minutes), the transfers and a short second call.
 """
 
 from __future__ import annotations
@@ -104,7 +120,6 @@ STEP_TITLES = {
 SECTIONS = ("Run", "Steps", "Targets", *STEP_TITLES.values(), "Files")
 FILES = ("RESULTS.md", "results.json", "ops_vs_floor.png", "run.log", "pytest.log", "memcheck.log", "retrain.log")
 WEIGHTS_ZIP = "retrained_weights.zip"
-MAX_FILES = 8
 ZIP_LIMIT = 16 * 2**20 - 64 * 2**10  # under 16 MiB, with room to spare
 LOG_LIMIT = 4 * 2**20
 MIB = 2**20
@@ -731,7 +746,8 @@ def copy_bandwidth(cfg: Config) -> tuple[float, int]:
 def _compiled(cfg: Config, fn, impl: str):
     if cfg.compile_backend is not None:
         return torch.compile(fn, backend=cfg.compile_backend)
-    return torch.compile(fn, mode="max-autotune" if impl == "compiled-max-autotune" else None)
+    # max-autotune without CUDA graphs: graph replay would add a copy of every (rotated) input to the timing
+    return torch.compile(fn, mode="max-autotune-no-cudagraphs" if impl == "compiled-max-autotune" else None)
 
 
 def _nbytes(t) -> int:
@@ -818,8 +834,11 @@ def step_benchmarks(cfg: Config, deadline: Deadline, report: Report, logs: dict)
                 compiled / r["seconds"] if compiled and r["impl"] not in ("eager", "compiled") else None,
             ]
         )
-    report.table(section, "bench", "Kernels vs composites (median of many repetitions; floor = bytes / copy "
-                 "bandwidth; eager = kernels.reference, i.e. 4x roi_pool + cat and three pools + cat)",
+    timer = ("triton.testing.do_bench median: CUDA events, L2 cleared before every repetition" if cfg.device.type ==
+             "cuda" else f"median of {cfg.cpu_reps} wall-clock repetitions")  # fmt: skip
+    report.table(section, "bench", f"Kernels vs composites ({timer}; inputs rotated as the suite does; floor = "
+                 "bytes / copy bandwidth; eager = kernels.reference: 4x roi_pool + cat, three pools + cat; "
+                 "max-autotune without CUDA graphs)",
                  ["case", "shape", "dtype", "pass", "impl", "median us", "bytes", "GB/s", "% of copy", "floor us",
                   "vs eager x", "vs compiled x"], rows)  # fmt: skip
     if skipped:
@@ -916,7 +935,6 @@ def _images_per_second(cfg: Config, model, batch, images: int, deadline: Deadlin
 
 
 def step_end_to_end(cfg: Config, deadline: Deadline, report: Report, logs: dict) -> tuple[str, str]:
-    import zoo
 
     section = STEP_TITLES["end_to_end"]
     device = cfg.device
@@ -926,33 +944,16 @@ def step_end_to_end(cfg: Config, deadline: Deadline, report: Report, logs: dict)
         ("pspnet_resnet50", {}, "x".join(map(str, cfg.psp_input))),
         ("spp_detector_zf5", cfg.det_kwargs, f"{cfg.det_input[0]} images " + "x".join(map(str, cfg.det_input[1:]))),
     ]
+    failed = []
     for name, kwargs, shape in specs:
         if deadline.left() < 2.0:
             skipped.append(name)
             continue
-        model = zoo.get_model(name, **kwargs).eval().to(device)
-        if name.startswith("pspnet"):
-            batch = torch.rand(cfg.psp_input, device=device, generator=gen)
-            images = cfg.psp_input[0]
-        else:
-            batch = list(torch.rand(cfg.det_input, device=device, generator=gen))
-            images = cfg.det_input[0]
-        for dtype in (torch.float32, torch.bfloat16):
-            for path in ("kernels", "reference"):
-                label = f"{name} {str(dtype).replace('torch.', '')} {path}"
-                if deadline.left() < 1.0:
-                    skipped.append(label)
-                    continue
-                with (
-                    torch.inference_mode(),
-                    zoo.kernel_path(model, path == "kernels"),
-                    torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == torch.bfloat16),
-                ):
-                    ips, seconds = _images_per_second(cfg, model, batch, images, deadline)
-                rows.append([name, shape, "bfloat16 autocast" if dtype == torch.bfloat16 else "float32", path, ips,
-                             seconds * 1e3])  # fmt: skip
-                log(f"end to end {label}: {ips:.2f} images/s")
-        del model, batch
+        try:
+            rows += _inference_rows(cfg, name, kwargs, shape, gen, deadline, skipped)
+        except Exception as e:  # one model failing must not cost the other measurements
+            failed.append(f"{name}: {type(e).__name__}: {e}")
+            log(f"end to end {name} raised:\n{traceback.format_exc()}")
         if device.type == "cuda":
             torch.cuda.empty_cache()
     ref = {(r[0], r[2]): r[4] for r in rows if r[3] == "reference"}
@@ -967,7 +968,11 @@ def step_end_to_end(cfg: Config, deadline: Deadline, report: Report, logs: dict)
     )
     train_rows = []
     if deadline.left() >= 2.0:
-        train_rows = training_throughput(cfg, deadline)
+        try:
+            train_rows = training_throughput(cfg, deadline)
+        except Exception as e:
+            failed.append(f"training throughput: {type(e).__name__}: {e}")
+            log(f"training throughput raised:\n{traceback.format_exc()}")
     else:
         skipped.append("training throughput")
     report.table(
@@ -980,7 +985,40 @@ def step_end_to_end(cfg: Config, deadline: Deadline, report: Report, logs: dict)
     )
     if skipped:
         report.say(section, "Not measured for lack of time: " + ", ".join(skipped))
+    if failed:
+        report.say(section, "Failed (run.log has the tracebacks): " + "; ".join(failed))
+        return "failed", f"{len(failed)} failed"
     return ("partial" if skipped else "done"), (f"{len(skipped)} items not measured" if skipped else "")
+
+
+def _inference_rows(cfg: Config, name: str, kwargs: dict, shape: str, gen, deadline: Deadline, skipped: list):
+    import zoo
+
+    device = cfg.device
+    rows = []
+    model = zoo.get_model(name, **kwargs).eval().to(device)
+    if name.startswith("pspnet"):
+        batch = torch.rand(cfg.psp_input, device=device, generator=gen)
+        images = cfg.psp_input[0]
+    else:
+        batch = list(torch.rand(cfg.det_input, device=device, generator=gen))
+        images = cfg.det_input[0]
+    for dtype in (torch.float32, torch.bfloat16):
+        for path in ("kernels", "reference"):
+            label = f"{name} {str(dtype).replace('torch.', '')} {path}"
+            if deadline.left() < 1.0:
+                skipped.append(label)
+                continue
+            with (
+                torch.inference_mode(),
+                zoo.kernel_path(model, path == "kernels"),
+                torch.autocast(device.type, dtype=torch.bfloat16, enabled=dtype == torch.bfloat16),
+            ):
+                ips, seconds = _images_per_second(cfg, model, batch, images, deadline)
+            rows.append([name, shape, "bfloat16 autocast" if dtype == torch.bfloat16 else "float32", path, ips,
+                         seconds * 1e3])  # fmt: skip
+            log(f"end to end {label}: {ips:.2f} images/s")
+    return rows
 
 
 def training_throughput(cfg: Config, deadline: Deadline) -> list[list]:
