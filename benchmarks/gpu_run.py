@@ -120,6 +120,7 @@ STEP_TITLES = {
 SECTIONS = ("Run", "Steps", "Targets", *STEP_TITLES.values(), "Files")
 FILES = ("RESULTS.md", "results.json", "ops_vs_floor.png", "run.log", "pytest.log", "memcheck.log", "retrain.log")
 WEIGHTS_ZIP = "retrained_weights.zip"
+STEP_LOGS = {"correctness": "pytest.log", "memcheck": "memcheck.log", "retrain": "retrain.log"}
 ZIP_LIMIT = 16 * 2**20 - 64 * 2**10  # under 16 MiB, with room to spare
 LOG_LIMIT = 4 * 2**20
 MIB = 2**20
@@ -1098,12 +1099,12 @@ def step_retrain(cfg: Config, deadline: Deadline, report: Report, logs: dict) ->
     work = Path(tempfile.mkdtemp(prefix="gpu_run_retrain_"))
     zip_path = report.out_dir / WEIGHTS_ZIP
     archived: list[dict] = []
-    rows, not_run = [], []
+    rows = []
     try:
         for run in runs:
             left = deadline.left()
             if left < cfg.retrain_min_s:
-                not_run.append(run["name"])
+                logs["retrain.log"].write(f"{run['name']}: not started, {left:.0f} s left\n")
                 rows.append([run["name"], run["model"], run["entry"], "skipped (no time)", None, False, None])
                 continue
             out = work / "runs" / run["name"]
@@ -1317,6 +1318,8 @@ def main(argv=None) -> int:
                 s.update(status="skipped", note=f"given {budget:.1f} s: no time", seconds=0.0)
             else:
                 log(f"step {step}: {budget:.0f} s")
+                if step in STEP_LOGS:
+                    logs[STEP_LOGS[step]].write(f"step {step}: {budget:.0f} s\n")
                 t0, ran = now(), True
                 try:
                     status, note = STEP_FUNCTIONS[step](cfg, Deadline(budget), report, logs)
@@ -1330,10 +1333,8 @@ def main(argv=None) -> int:
                     torch.cuda.empty_cache()
             if not ran:
                 report.say(STEP_TITLES[step], f"Skipped: {s['note']}.")
-                for name, title in (("pytest.log", "correctness"), ("memcheck.log", "memcheck"),
-                                    ("retrain.log", "retrain")):  # fmt: skip
-                    if title == step:
-                        logs[name].write(f"step {step} skipped: {s['note']}\n")
+            if step in STEP_LOGS:
+                logs[STEP_LOGS[step]].write(f"step {step}: {s['status']} after {s['seconds']} s {s['note']}\n")
             report.write(logs)
     finally:
         log(f"done in {now() - T_START:.1f} s (budget {cfg.budget_s:.0f} s); files in {out_dir}")
