@@ -259,3 +259,12 @@ def test_targets_are_met_or_missed_by_the_numbers():
     t = _report_with(rows)
     assert t["fused"]["status"] == "missed" and "roi_spp float32 forward vs eager" in t["fused"]["detail"]
     assert t["multi-size"]["status"] == "not measured"
+
+
+def test_the_chosen_tests_exist():
+    """A renamed test would make the GPU run's pytest step fail on "not found": caught here, on the CPU."""
+    for node in [*gpu_run.GPU_TESTS, *gpu_run.DRY_TESTS]:
+        path, _, name = node.partition("::")
+        assert (ROOT / path).is_file(), node
+        if name:
+            assert re.search(rf"^def {name}\(", (ROOT / path).read_text(), flags=re.M), node
