@@ -21,8 +21,9 @@ def test_ci_runs_the_readme_install_and_test_commands():
     install, test = _readme_commands()[0].split(" && ")[0], _readme_commands()[1]
     ci = [line for line in ROOT.joinpath(".ci/run").read_text().splitlines() if line and not line.startswith("#")]
     assert install in ci and test in ci
-    # after the README's test command, only the floor-versions step (its own virtualenv)
-    assert ci.index(install) < ci.index(test) and ci[ci.index(test) + 1 :] == [".ci/floors.sh"]
+    # after the README's test command, only the GPU run's rehearsal and the floor-versions step (its own virtualenv)
+    dry_run = 'python -m benchmarks.gpu_run --dry-run --out "$(mktemp -d)"'
+    assert ci.index(install) < ci.index(test) and ci[ci.index(test) + 1 :] == [dry_run, ".ci/floors.sh"]
 
 
 def _pins() -> dict[str, str]:
