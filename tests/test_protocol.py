@@ -319,13 +319,26 @@ def test_bad_labels_and_settings_are_named():
 def test_protocol_from_an_entrys_meta():
     ade = P.protocol_for({"align_corners": False}, "ade20k")
     assert (ade.kind, ade.mode, ade.scale, ade.flip, ade.ratios) == ("mmseg", "whole", (2048, 512), False, (1.0,))
-    recorded = {"align_corners": True, "test_protocol": {"scale": [2049, 1025], "mode": "slide", "crop": [769, 769],
-                                                         "stride": [513, 513]}}  # fmt: skip
+    # as the official-weights entries record it (mmsegmentation's key names)
+    recorded = {
+        "align_corners": True,
+        "test_protocol": {
+            "scale": (2049, 1025),
+            "keep_ratio": True,
+            "mode": "slide",
+            "crop_size": (769, 769),
+            "stride": (513, 513),
+            "reduce_zero_label": False,
+            "ignore_index": 255,
+        },
+    }
     city = P.protocol_for(recorded, "cityscapes", tta="flip")
     assert (city.mode, city.scale, city.crop, city.stride, city.align_corners) == (
         "slide", (2049, 1025), (769, 769), (513, 513), True)  # fmt: skip
     assert city.flip and city.ratios == (1.0,)
     semseg = P.protocol_for({}, "cityscapes", kind="semseg")
     assert (semseg.base_size, semseg.crop, semseg.stride, semseg.flip) == (2048, (713, 713), (476, 476), True)
+    with pytest.raises(ValueError, match="unknown keys"):
+        P.protocol_for({"test_protocol": {"scale": (2048, 512), "flip": True}}, "ade20k")
     folder = P.protocol_for({}, "seg-folder")
     assert folder.scale is None and folder.mode == "whole"

@@ -177,9 +177,10 @@ def protocol_for(
 ) -> TestProtocol:
     """The test protocol of a weights entry on ``data``.
 
-    mmseg: ``meta["test_protocol"]`` (``{"scale": [2048, 512], "mode": "whole" | "slide", "crop": [h, w],
-    "stride": [h, w]}``) when the entry records one, else mmsegmentation's base config of ``data``
-    (:data:`MMSEG_DATASET_SETTINGS`), else the images' own size, whole. semseg: :data:`SEMSEG_DATASET_SETTINGS`.
+    mmseg: ``meta["test_protocol"]`` (``{"scale": [2048, 512], "mode": "whole" | "slide", "crop_size": [h, w],
+    "stride": [h, w]}``, see :data:`TEST_PROTOCOL_KEYS`) when the entry records one, else mmsegmentation's base
+    config of ``data`` (:data:`MMSEG_DATASET_SETTINGS`), else the images' own size, whole.
+    semseg: :data:`SEMSEG_DATASET_SETTINGS`.
     ``align_corners``: the model's (default ``meta["align_corners"]``, else False); ``mean`` / ``std`` from the meta.
     ``tta``: None, "flip" or "ms-flip".
     """
@@ -201,15 +202,32 @@ def protocol_for(
         return with_tta(TestProtocol(kind="semseg", mode="slide", **SEMSEG_DATASET_SETTINGS[data], **common), tta)
     recorded = meta.get("test_protocol")
     if recorded is not None:
-        if not isinstance(recorded, Mapping):
-            raise ValueError(f"meta['test_protocol'] must be a mapping, got {type(recorded).__name__}")
-        unknown = set(recorded) - {"scale", "mode", "crop", "stride"}
-        if unknown:
-            raise ValueError(f"meta['test_protocol'] has unknown keys {sorted(unknown)}")
-        settings = dict(recorded)
+        settings = _recorded_settings(recorded)
     else:
         settings = dict(MMSEG_DATASET_SETTINGS.get(data, {"scale": None, "mode": "whole"}))
     return with_tta(TestProtocol(kind="mmseg", **settings, **common), tta)
+
+
+#: Keys of ``meta["test_protocol"]``: the official-weights entries write ``crop_size`` (mmsegmentation's name),
+#: ``keep_ratio`` (always True), ``reduce_zero_label`` (the dataset reader applies it) and ``ignore_index``.
+TEST_PROTOCOL_KEYS = ("scale", "mode", "crop", "crop_size", "stride", "keep_ratio", "reduce_zero_label", "ignore_index")
+
+
+def _recorded_settings(recorded: Any) -> dict[str, Any]:
+    if not isinstance(recorded, Mapping):
+        raise ValueError(f"meta['test_protocol'] must be a mapping, got {type(recorded).__name__}")
+    unknown = set(recorded) - set(TEST_PROTOCOL_KEYS)
+    if unknown:
+        raise ValueError(f"meta['test_protocol'] has unknown keys {sorted(unknown)}")
+    if recorded.get("keep_ratio", True) is not True:
+        raise ValueError("meta['test_protocol']: only keep_ratio=True (mmcv's keep-ratio resize) is supported")
+    settings = {k: recorded[k] for k in ("scale", "mode", "stride") if recorded.get(k) is not None}
+    crop = recorded.get("crop", recorded.get("crop_size"))
+    if crop is not None:
+        settings["crop"] = crop
+    if "ignore_index" in recorded:
+        settings["ignore_index"] = int(recorded["ignore_index"])
+    return settings
 
 
 # -------------------------------------------------------------------------------------------- geometry
