@@ -208,8 +208,8 @@ class ADE20K(SegmentationFiles):
     def __init__(self, root: str | os.PathLike, split: str = "val", *, transforms: Callable | None = None) -> None:
         split = _split(split, list(self.SPLITS), "ADE20K")
         base = _root(root)
-        if not (base / "images").is_dir() and (base / "ADEChallengeData2016").is_dir():
-            base = base / "ADEChallengeData2016"
+        if not (base / "images").is_dir():
+            base = _directory(base / "ADEChallengeData2016", "ADE20K")
         folder = self.SPLITS[split]
         images = _directory(base / "images" / folder, "ADE20K")
         annotations = _directory(base / "annotations" / folder, "ADE20K")

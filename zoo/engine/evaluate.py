@@ -116,6 +116,9 @@ def evaluate(
     classes = tasks.categories(task, data, dataset)
     if limit is not None:
         dataset = torch.utils.data.Subset(dataset, range(min(limit, len(dataset))))
+    declared = getattr(model, "zoo_config", {}).get("kwargs", {}).get("num_classes")
+    if declared is not None:  # before a first batch, when the model says its class count (detectors: incl. background)
+        _check_outputs(int(declared), classes, data)
     device = torch.device(device)
     model.eval()
     loader = torch.utils.data.DataLoader(
