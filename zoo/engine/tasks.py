@@ -153,7 +153,10 @@ class TrainSamples(torch.utils.data.Dataset):
             width = image.shape[-1]
             boxes = torch.as_tensor(target["boxes"]).clone()
             boxes[:, [0, 2]] = width - boxes[:, [2, 0]]
-            target = {**target, "boxes": boxes}
+            flipped = {"boxes": boxes, "labels": target["labels"]}  # (instance masks are not trained on)
+            if "iscrowd" in target:
+                flipped["iscrowd"] = target["iscrowd"]
+            target = flipped
         return image, target
 
 
