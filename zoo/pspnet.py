@@ -80,9 +80,7 @@ class PyramidPoolingModule(nn.Module):
         super().__init__()
         self.pool = kernels.SpatialPyramidPool(bins, mode="avg")
         self.bins = list(self.pool.levels)
-        self.stages = nn.ModuleList(
-            [Conv2dNormActivation(in_channels, channels, kernel_size=1) for _ in self.bins]
-        )
+        self.stages = nn.ModuleList([Conv2dNormActivation(in_channels, channels, kernel_size=1) for _ in self.bins])
         self.concat = kernels.UpsampleConcat(align_corners)
         self.align_corners = bool(align_corners)
         self.use_kernels = True
@@ -300,7 +298,6 @@ def pspnet_resnet101(
     )  # fmt: skip
 
 
-
 @register_model()
 def pspnet_resnet18(
     *,
@@ -312,11 +309,14 @@ def pspnet_resnet18(
     width: float = 1.0,
     stem_widths: Sequence[int] | None = None,
     contract_dilation: bool = True,
+    dilate_conv2: bool = True,
     **kwargs,
 ) -> PSPNet:
-    """PSPNet on a dilated ResNet-18 (BasicBlock, output stride 8), as mmsegmentation's ``pspnet_r18-d8``:
+    """PSPNet on a dilated ResNet-18 (BasicBlock, output stride 8) after mmsegmentation's ``pspnet_r18-d8``:
     deep stem (32, 32, 64), layer4 512 channels, pyramid stages and bottleneck of 128 channels, auxiliary
     head of 64 channels on layer3, ``align_corners=False``. A compact PSPNet; every width scales by ``width``.
+    With ``dilate_conv2=False`` it is mmsegmentation's R-18-D8 exactly (its checkpoints convert with
+    :func:`zoo.convert.from_mmseg`); the default dilates both convs of each block (the shipped weights).
 
     Args:
         weights: a :class:`PSPNet_ResNet18_Weights` entry or None.
@@ -328,6 +328,8 @@ def pspnet_resnet18(
         width: channel multiplier of the whole network (1.0 = mmsegmentation's widths).
         stem_widths: deep-stem widths; default :data:`~zoo.backbones.MMSEG_STEM` scaled by ``width``.
         contract_dilation: first block of layer3/layer4 with half dilation (mmsegmentation's default).
+        dilate_conv2: dilate both 3x3 convs of each dilated block (default); False dilates the first only,
+            as mmsegmentation's BasicBlock.
         **kwargs: :class:`PSPNet` options: ``align_corners`` (default False), ``bins``, ``ppm_channels``,
             ``head_channels``, ``aux_channels``, ``dropout``.
     """
@@ -343,6 +345,6 @@ def pspnet_resnet18(
     kwargs.setdefault("ppm_channels", _scaled(128, width))
     kwargs.setdefault("head_channels", _scaled(128, width))
     kwargs.setdefault("aux_channels", _scaled(64, width))
-    backbone = DilatedBasicResNet(18, width, stem_widths, contract_dilation, weights_backbone, progress)
+    backbone = DilatedBasicResNet(18, width, stem_widths, contract_dilation, weights_backbone, progress, dilate_conv2)
     model = PSPNet(backbone, num_classes, aux_loss=bool(aux_loss), **kwargs)
     return load_weights(model, weights, progress)
