@@ -36,7 +36,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .pspnet import PSPNet, pspnet_resnet18, pspnet_resnet50, pspnet_resnet101
+from ..models.pspnet import PSPNet, pspnet_resnet18, pspnet_resnet50, pspnet_resnet101
 
 __all__ = ["from_semseg", "from_mmseg", "load_checkpoint"]
 
@@ -149,7 +149,7 @@ def _rename(
 
 
 def from_semseg(path_or_state_dict, **kwargs) -> PSPNet:
-    """A :class:`~zoo.pspnet.PSPNet` equal to hszhao/semseg's PSPNet50/101 checkpoint (eval mode).
+    """A :class:`~zoo.models.pspnet.PSPNet` equal to hszhao/semseg's PSPNet50/101 checkpoint (eval mode).
 
     ``kwargs`` go to the builder (e.g. ``bins`` when the checkpoint did not use (1, 2, 3, 6)).
     semseg's network needs (H - 1) % 8 == 0 and upsamples to exactly (H, W) then; the converted model
@@ -212,11 +212,11 @@ def _mmseg_align_corners(checkpoint: Mapping[str, Any]) -> bool:
 
 
 def from_mmseg(path_or_state_dict, **kwargs) -> PSPNet:
-    """A :class:`~zoo.pspnet.PSPNet` equal to mmsegmentation's PSPNet R-18/50/101-D8 checkpoint (eval mode).
+    """A :class:`~zoo.models.pspnet.PSPNet` equal to mmsegmentation's PSPNet R-18/50/101-D8 checkpoint (eval mode).
 
     ``kwargs`` go to the builder (e.g. ``bins`` if the config changed ``pool_scales``; ``align_corners``,
     read from the checkpoint's config text when absent, else False). R-18-D8 builds
-    :func:`~zoo.pspnet.pspnet_resnet18` with ``dilate_conv2=False`` (mmsegmentation's BasicBlock).
+    :func:`~zoo.models.pspnet.pspnet_resnet18` with ``dilate_conv2=False`` (mmsegmentation's BasicBlock).
     """
     checkpoint = _read_checkpoint(path_or_state_dict)
     state = _read_state_dict(checkpoint)

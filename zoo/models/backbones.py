@@ -20,8 +20,8 @@ from torchvision.models import (
 from torchvision.models.resnet import BasicBlock
 from torchvision.ops import Conv2dNormActivation
 
-from ._api import verify_weights
 from ._common import init_conv_bn
+from .registry import verify_weights
 
 __all__ = [
     "ZF5",
