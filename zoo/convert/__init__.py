@@ -25,20 +25,26 @@ do (extract the state dict in a trusted environment, then convert that).
 
 CLI: ``python -m zoo convert {semseg,mmseg} in.pth OUT_DIR`` writes the converted model as a Hub-layout
 folder (:func:`zoo.hub.save_pretrained`); :func:`zoo.hub.from_pretrained` rebuilds it.
+
+Converter hooks (:mod:`zoo.models.conversion`): ``"mmseg"`` and ``"semseg"`` turn a checkpoint file into such
+a folder for weights entries sourced from an upstream file (they register when :mod:`zoo` is imported).
 """
 
 import os
 import pickle
 import re
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from ..hub.pretrained import save_pretrained
+from ..models.conversion import register_converter
 from ..models.pspnet import PSPNet, pspnet_resnet18, pspnet_resnet50, pspnet_resnet101
 
-__all__ = ["from_semseg", "from_mmseg", "load_checkpoint"]
+__all__ = ["from_semseg", "from_mmseg", "load_checkpoint", "mmseg_folder", "semseg_folder"]
 
 _LAYER3_BLOCKS_TO_DEPTH = {6: 50, 23: 101, 36: 152}
 _BASIC_LAYERS_TO_DEPTH = {(2, 2, 2, 2): 18}
@@ -253,3 +259,37 @@ def from_mmseg(path_or_state_dict, **kwargs) -> PSPNet:
         **kwargs,
     )
     return _apply(model, renamed, "mmseg")
+
+
+# ------------------------------------------------------------------------------- converter hooks
+#: Metadata a converter hook writes into the converted folder's config.json (see zoo.hub.save_pretrained).
+_FOLDER_METADATA = ("categories", "palette", "mean", "std", "input_size", "align_corners", "published_metrics",
+                    "test_protocol", "dataset", "source", "upstream", "entry", "license")  # fmt: skip
+
+
+def _save_converted(model: PSPNet, output_dir: Path, metadata: Mapping[str, Any], origin: str) -> None:
+    categories = metadata.get("categories")
+    if categories is not None and len(categories) != model.num_classes:
+        raise ValueError(
+            f"the {origin} checkpoint has {model.num_classes} classes but the entry lists {len(categories)} categories"
+        )
+    kept = {key: metadata[key] for key in _FOLDER_METADATA if key in metadata}
+    kept.setdefault("source", f"converted from an {origin} checkpoint by zoo.convert")
+    kept["description"] = (
+        f"{origin}'s PSPNet checkpoint, converted exactly by [spp-zoo](https://github.com/spp-zoo/spp-zoo)."
+    )
+    save_pretrained(model, output_dir, metadata=kept)
+
+
+@register_converter("mmseg")
+def mmseg_folder(source: Path, output_dir: Path, metadata: Mapping[str, Any]) -> None:
+    """Converter hook ``"mmseg"`` (:mod:`zoo.models.conversion`): an mmsegmentation checkpoint file -> a Hub-layout
+    folder, with the entry's ``align_corners`` and metadata."""
+    kwargs = {"align_corners": bool(metadata["align_corners"])} if "align_corners" in metadata else {}
+    _save_converted(from_mmseg(source, **kwargs), output_dir, metadata, "open-mmlab/mmsegmentation")
+
+
+@register_converter("semseg")
+def semseg_folder(source: Path, output_dir: Path, metadata: Mapping[str, Any]) -> None:
+    """Converter hook ``"semseg"``: a hszhao/semseg checkpoint file -> a Hub-layout folder."""
+    _save_converted(from_semseg(source), output_dir, metadata, "hszhao/semseg")

@@ -156,7 +156,7 @@ def upstream_metadata(entry, upstream_sha256: str) -> dict[str, Any]:
     metadata = {key: weights.meta[key] for key in _PASSED_META if key in weights.meta}
     metadata["upstream"] = {"url": weights.url, "sha256": upstream_sha256, "converter": weights.converter}
     if hasattr(entry, "name"):
-        metadata["weights"] = f"{type(entry).__name__}.{entry.name}"
+        metadata["entry"] = f"{type(entry).__name__}.{entry.name}"
     return metadata
 
 
