@@ -18,9 +18,14 @@ Hugging Face Hub); :mod:`zoo.data` (datasets and transforms, independent of the 
 
 import importlib
 
-# The Hub package first: its pretrained layer builds on the models, which load their files through its
-# file layer (zoo.hub.files), so importing zoo.hub brings in both in that order.
-from . import hub  # noqa: F401  (zoo.hub is public API)
+# zoo.hub: its pretrained layer builds on the models, which load their files through its file layer
+# (zoo.hub.files), so importing zoo.hub brings in both in that order. zoo.convert: the checkpoint converters
+# register themselves (zoo.models.conversion.register_converter) so that weights entries sourced from
+# upstream files (mmsegmentation's PSPNets...) convert on first use, however they are loaded.
+from . import (
+    convert,  # noqa: F401
+    hub,  # noqa: F401  (zoo.hub is public API)
+)
 from .models import (
     DeconvNet,
     DeconvNet_VGG16_Weights,
@@ -53,10 +58,6 @@ from .models import (
     sppnet_resnet50,
     sppnet_zf5,
 )
-
-# The checkpoint converters register themselves (zoo.models.conversion.register_converter) so that weights
-# entries sourced from upstream files (mmsegmentation's PSPNets...) convert on first use, however they load.
-from . import convert  # noqa: E402, F401
 
 __all__ = [
     "DeconvNet",
