@@ -355,3 +355,37 @@ def image_width(path) -> int:
 
     with Image.open(path) as im:
         return im.width
+
+
+def test_a_pinned_hub_copy_is_used_first_and_the_upstream_file_when_the_hub_fails(env, checkpoint, monkeypatch):
+    import shutil
+
+    from zoo.hub import files
+
+    converted = zoo.hub.download(env["entry"], progress=False)
+    hub_copy = env["cache"].parent / "hub-copy"
+    shutil.copytree(converted, hub_copy)
+    shutil.rmtree(env["cache"])
+    env["server"].requests.clear()
+    sha = hashlib.sha256((hub_copy / "model.safetensors").read_bytes()).hexdigest()
+    monkeypatch.setattr(env["entry"].value, "revision", "v1")  # a maintainer published and pinned it
+    monkeypatch.setattr(env["entry"].value, "sha256", sha)
+    asked = []
+
+    def hub(repo, revision, sha256, progress=True):
+        asked.append((repo, revision, sha256))
+        return hub_copy
+
+    monkeypatch.setattr(files, "entry_folder", hub)
+    model = zoo.pspnet_resnet18(weights=ENTRY, progress=False)
+    assert_same(run(model, checkpoint["x"]), checkpoint["y"])
+    assert asked[0] == ("pspnet_resnet18.cityscapes_mmseg_80k", "v1", sha)
+    assert env["server"].requests == [] and files_under(env["cache"]) == []  # the Hub copy only
+
+    def unavailable(repo, revision, sha256, progress=True):
+        raise files.HubUnavailableError("the Hub at https://huggingface.co cannot be reached")
+
+    monkeypatch.setattr(files, "entry_folder", unavailable)
+    model = zoo.pspnet_resnet18(weights=ENTRY, progress=False)
+    assert_same(run(model, checkpoint["x"]), checkpoint["y"])
+    assert env["server"].requests == [checkpoint["path"]]  # fell back to the upstream file
