@@ -25,10 +25,10 @@ from upstream_server import FileServer
 
 import zoo
 import zoo.hub
+from zoo.classes import CITYSCAPES_CATEGORIES, CITYSCAPES_PALETTE
 from zoo.hub import upstream
 from zoo.hub.files import HashMismatchError
 from zoo.models import conversion
-from zoo.models._meta import CITYSCAPES_CATEGORIES, CITYSCAPES_PALETTE
 
 REPO = Path(__file__).resolve().parents[1]
 ROOT = "https://download.openmmlab.com/mmsegmentation/v0.5/pspnet"

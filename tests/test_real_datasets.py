@@ -11,8 +11,8 @@ from PIL import Image
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
+from zoo.classes import ADE20K_CATEGORIES, CITYSCAPES_CATEGORIES, VOC_CATEGORIES
 from zoo.data import readers
-from zoo.data.classes import ADE20K_CLASSES, CITYSCAPES_CLASSES, VOC_CLASSES
 
 
 def _pixels(path: Path) -> torch.Tensor:
@@ -29,17 +29,17 @@ def _check_segmentation_item(dataset, index: int, expected: np.ndarray) -> None:
 
 
 def test_class_names_are_mmsegmentations():
-    assert len(ADE20K_CLASSES) == 150 and len(VOC_CLASSES) == 21 and len(CITYSCAPES_CLASSES) == 19
-    assert ADE20K_CLASSES[:3] == ("wall", "building", "sky") and ADE20K_CLASSES[-1] == "flag"
-    assert VOC_CLASSES[0] == "background" and VOC_CLASSES[-1] == "tvmonitor"
-    assert CITYSCAPES_CLASSES[13] == "car" and CITYSCAPES_CLASSES[-1] == "bicycle"
+    assert len(ADE20K_CATEGORIES) == 150 and len(VOC_CATEGORIES) == 21 and len(CITYSCAPES_CATEGORIES) == 19
+    assert ADE20K_CATEGORIES[:3] == ("wall", "building", "sky") and ADE20K_CATEGORIES[-1] == "flag"
+    assert VOC_CATEGORIES[0] == "background" and VOC_CATEGORIES[-1] == "tvmonitor"
+    assert CITYSCAPES_CATEGORIES[13] == "car" and CITYSCAPES_CATEGORIES[-1] == "bicycle"
 
 
 def test_ade20k_reduces_the_zero_label(tmp_path):
     expected = real_layouts.write_ade20k(tmp_path)
     for root in (tmp_path, tmp_path / "ADEChallengeData2016"):  # the folder or its parent
         val = readers.ADE20K(root, "val")
-        assert len(val) == 2 and val.classes == ADE20K_CLASSES
+        assert len(val) == 2 and val.classes == ADE20K_CATEGORIES
         for index, (image_file, _) in enumerate(val.pairs):
             _check_segmentation_item(val, index, expected[image_file.stem])
     image, mask = val[0]
@@ -64,7 +64,7 @@ def test_voc_reads_palette_indices_borders_and_the_augmented_set(tmp_path):
         ("2008_000002", "SegmentationClassAug"),
     ]
     _check_segmentation_item(trainaug, 1, expected["2008_000002"])
-    assert readers.VOCSegmentation(tmp_path / "VOCdevkit" / "VOC2012", "train").classes == VOC_CLASSES
+    assert readers.VOCSegmentation(tmp_path / "VOCdevkit" / "VOC2012", "train").classes == VOC_CATEGORIES
 
 
 def test_cityscapes_maps_label_ids_when_train_ids_are_absent(tmp_path):
@@ -118,7 +118,7 @@ def test_voc_detection_marks_difficult_objects(tmp_path):
         image, target = dataset[0]
         assert image.shape == (3, 24, 32)
         assert target["boxes"].tolist() == expected["boxes"]
-        assert [VOC_CLASSES[k] for k in target["labels"]] == ["dog", "person"]
+        assert [VOC_CATEGORIES[k] for k in target["labels"]] == ["dog", "person"]
         assert target["labels"].tolist() == expected["labels"] and target["iscrowd"].tolist() == expected["iscrowd"]
 
 

@@ -7,7 +7,7 @@ are the real upstream addresses, so the mirror rule (scheme and host replaced, p
 from __future__ import annotations
 
 import hashlib
-import os
+import random
 import socket
 from pathlib import Path
 
@@ -18,7 +18,7 @@ from zoo.hub import upstream
 from zoo.hub.files import HashMismatchError
 
 UPSTREAM = "https://download.openmmlab.com/mmsegmentation/v0.5/pspnet/demo/demo_20200101-{}.pth"
-PAYLOAD = os.urandom(3 * (1 << 20) + 12345)  # several chunks, not a multiple of the chunk size
+PAYLOAD = random.Random(0).randbytes(3 * (1 << 20) + 12345)  # several chunks, not a multiple of the chunk size
 DIGEST = hashlib.sha256(PAYLOAD).hexdigest()
 URL = UPSTREAM.format(DIGEST[:8])
 PATH = "/mmsegmentation/v0.5/pspnet/demo/" + URL.rsplit("/", 1)[1]
@@ -89,7 +89,7 @@ def test_bad_hashes_and_urls_name_the_argument(value, error):
 
 
 # ------------------------------------------------------------------------------------------- downloads
-@pytest.mark.parametrize("pin", [DIGEST[:8], DIGEST, DIGEST.upper()[:12]])
+@pytest.mark.parametrize("pin", [DIGEST[:8], DIGEST, DIGEST.upper()[:12]], ids=["prefix8", "full", "upper12"])
 def test_download_through_the_mirror_is_verified_and_cached(server, cache, pin):
     path = upstream.fetch(URL, pin, progress=False)
     assert path == cache / "upstream" / URL.rsplit("/", 1)[1]

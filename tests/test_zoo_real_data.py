@@ -13,9 +13,9 @@ import real_layouts
 import torch
 
 import zoo
+from zoo.classes import ADE20K_CATEGORIES
 from zoo.cli import main
 from zoo.data import readers
-from zoo.data.classes import ADE20K_CLASSES
 from zoo.engine import protocol as P
 from zoo.engine.evaluate import evaluate
 from zoo.engine.train import TrainConfig, train
@@ -45,7 +45,7 @@ def ade20k_checkpoint(tmp_path_factory) -> tuple[Path, Path]:
     real_layouts.write_ade20k(directory / "data")
     torch.manual_seed(0)
     model = zoo.get_model("pspnet_resnet18", num_classes=150, width=0.125)
-    zoo.hub.save_pretrained(model, directory / "ckpt", metadata={"dataset": "ade20k", "categories": ADE20K_CLASSES})
+    zoo.hub.save_pretrained(model, directory / "ckpt", metadata={"dataset": "ade20k", "categories": ADE20K_CATEGORIES})
     return directory / "data", directory / "ckpt"
 
 
@@ -54,7 +54,7 @@ def test_eval_command_applies_the_mmseg_protocol_on_ade20k(ade20k_checkpoint):
     result = _zoo("eval", "pspnet_resnet18", "--weights", str(checkpoint), "--root", str(data), "--json")
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads(result.stdout)
-    assert list(metrics["per_class"]) == list(ADE20K_CLASSES)
+    assert list(metrics["per_class"]) == list(ADE20K_CATEGORIES)
     assert metrics["protocol"] == {"kind": "mmseg", "mode": "whole", "scale": [2048, 512], "align_corners": False,
                                    "ratios": [1.0], "flip": False}  # fmt: skip
     assert (metrics["data"], metrics["split"], metrics["images"]) == ("ade20k", "val", 2)
@@ -67,7 +67,7 @@ def test_eval_command_applies_the_mmseg_protocol_on_ade20k(ade20k_checkpoint):
         (scores,) = P.predict_scores(model, [image], protocol)
         assert scores.shape[-2:] == mask.shape  # back at the original size, labels never resized
         confusion.update(scores.argmax(0), mask)
-    expected = confusion.compute(average="nanmean", class_names=ADE20K_CLASSES)
+    expected = confusion.compute(average="nanmean", class_names=ADE20K_CATEGORIES)
     # equal up to a pixel whose argmax another thread count rounds differently (the command runs 1 thread)
     for key in ("mIoU", "mAcc", "aAcc"):
         assert metrics[key] == pytest.approx(expected[key], abs=0.5)

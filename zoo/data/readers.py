@@ -42,7 +42,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
-from .classes import ADE20K_CLASSES, CITYSCAPES_CLASSES, VOC_CLASSES
+from ..classes import ADE20K_CATEGORIES, CITYSCAPES_CATEGORIES, VOC_CATEGORIES
 
 __all__ = [
     "IGNORE_INDEX",
@@ -126,7 +126,7 @@ def cityscapes_train_id_table() -> np.ndarray:
 
     table = np.full(256, IGNORE_INDEX, dtype=np.uint8)
     for cls in Cityscapes.classes:
-        if 0 <= cls.id < 256 and 0 <= cls.train_id < len(CITYSCAPES_CLASSES):
+        if 0 <= cls.id < 256 and 0 <= cls.train_id < len(CITYSCAPES_CATEGORIES):
             table[cls.id] = cls.train_id
     return table
 
@@ -193,7 +193,7 @@ def _pairs_by_stem(images: list[Path], label_dirs: Sequence[Path], suffix: str =
 
 
 class ADE20K(SegmentationFiles):
-    """ADE20K (MIT SceneParsing, ``ADEChallengeData2016``): 150 classes (:data:`~zoo.data.classes.ADE20K_CLASSES`).
+    """ADE20K (MIT SceneParsing, ``ADEChallengeData2016``): 150 classes (:data:`~zoo.classes.ADE20K_CATEGORIES`).
 
     Args:
         root: ``ADEChallengeData2016`` or the directory holding it.
@@ -216,7 +216,7 @@ class ADE20K(SegmentationFiles):
         files = [p for p in _image_files(images) if p.suffix.lower() == ".jpg"]
         if not files:
             raise FileNotFoundError(f"ADE20K: no *.jpg image in {images}")
-        super().__init__(_pairs_by_stem(files, [annotations]), ADE20K_CLASSES, transforms, split)
+        super().__init__(_pairs_by_stem(files, [annotations]), ADE20K_CATEGORIES, transforms, split)
         self.root = base
 
     def decode(self, labels: np.ndarray, label_file: Path) -> np.ndarray:
@@ -225,7 +225,7 @@ class ADE20K(SegmentationFiles):
 
 
 class VOCSegmentation(SegmentationFiles):
-    """Pascal VOC 2012 segmentation: 21 classes incl. background (:data:`~zoo.data.classes.VOC_CLASSES`).
+    """Pascal VOC 2012 segmentation: 21 classes incl. background (:data:`~zoo.classes.VOC_CATEGORIES`).
 
     Args:
         root: ``VOC2012``, ``VOCdevkit`` or the directory holding ``VOCdevkit``.
@@ -257,7 +257,7 @@ class VOCSegmentation(SegmentationFiles):
         images = []
         for image_id in ids:
             images.append(_file(base / "JPEGImages" / f"{image_id}.jpg", "VOC 2012"))
-        super().__init__(_pairs_by_stem(images, label_dirs), VOC_CLASSES, transforms, split)
+        super().__init__(_pairs_by_stem(images, label_dirs), VOC_CATEGORIES, transforms, split)
         self.root = base
 
     @staticmethod
@@ -277,7 +277,7 @@ class VOCSegmentation(SegmentationFiles):
 
 
 class CityscapesSegmentation(SegmentationFiles):
-    """Cityscapes fine annotations: 19 classes (:data:`~zoo.data.classes.CITYSCAPES_CLASSES`).
+    """Cityscapes fine annotations: 19 classes (:data:`~zoo.classes.CITYSCAPES_CATEGORIES`).
 
     Args:
         root: the directory holding ``leftImg8bit`` and ``gtFine``.
@@ -304,7 +304,7 @@ class CityscapesSegmentation(SegmentationFiles):
                 pairs.append((image, train_ids if train_ids.is_file() else _file(label_ids, "Cityscapes")))
         if not pairs:
             raise FileNotFoundError(f"Cityscapes: no <city>/*_leftImg8bit.png image in {images}")
-        super().__init__(pairs, CITYSCAPES_CLASSES, transforms, split)
+        super().__init__(pairs, CITYSCAPES_CATEGORIES, transforms, split)
         self.root = base
         self._table = cityscapes_train_id_table()
 
@@ -458,7 +458,7 @@ class CocoDetection(_WrappedDetection):
 
 class VOCDetection(_WrappedDetection):
     """Pascal VOC detection through ``torchvision.datasets.VOCDetection`` + ``wrap_dataset_for_transforms_v2``:
-    20 classes + background (:data:`~zoo.data.classes.VOC_CLASSES`, labels 1..20).
+    20 classes + background (:data:`~zoo.classes.VOC_CATEGORIES`, labels 1..20).
 
     Args:
         root: the directory holding ``VOCdevkit`` (or ``VOCdevkit`` itself, or ``VOCdevkit/VOC<year>``).
@@ -500,7 +500,7 @@ class VOCDetection(_WrappedDetection):
         raw = datasets.VOCDetection(str(base), year=years[0], image_set=split)
         self._raw = raw
         self._wrapped = datasets.wrap_dataset_for_transforms_v2(raw, target_keys=("boxes", "labels"))
-        self.classes = VOC_CLASSES
+        self.classes = VOC_CATEGORIES
         self.year = years[0]
         self.transforms = _check_transforms(transforms)
         self.split = split

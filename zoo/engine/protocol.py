@@ -42,6 +42,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..models.presets import keep_ratio_size
+
 __all__ = [
     "IGNORE_INDEX",
     "TTA_RATIOS",
@@ -231,16 +233,6 @@ def _recorded_settings(recorded: Any) -> dict[str, Any]:
 
 
 # -------------------------------------------------------------------------------------------- geometry
-def keep_ratio_size(height: int, width: int, scale: Sequence[int]) -> tuple[int, int]:
-    """mmcv's ``rescale_size`` with ``keep_ratio``: the (height, width) an image of ``height`` x ``width`` gets
-    for the test scale ``scale`` (long and short edge bounds, any order)."""
-    if height < 1 or width < 1:
-        raise ValueError(f"image size must be positive, got {height}x{width}")
-    long_edge, short_edge = max(scale), min(scale)
-    factor = min(long_edge / max(height, width), short_edge / min(height, width))
-    return int(height * float(factor) + 0.5), int(width * float(factor) + 0.5)
-
-
 def semseg_size(height: int, width: int, long_side: int) -> tuple[int, int]:
     """semseg's test size: the long side becomes ``long_side``, the other ``round``-ed in proportion."""
     if height > width:

@@ -12,7 +12,7 @@ folder to, and the ``meta`` below.
 ``meta`` (schema: :mod:`zoo.models.registry`):
 
 - ``categories`` / ``palette``: the dataset's classes and colors as mmsegmentation lists them
-  (:mod:`zoo.models._meta`): 150 (ADE20K), 21 (VOC, background first), 19 (Cityscapes train ids).
+  (:mod:`zoo.classes`): 150 (ADE20K), 21 (VOC, background first), 19 (Cityscapes train ids).
 - ``mean`` / ``std``: mmsegmentation's ``(123.675, 116.28, 103.53)`` / ``(58.395, 57.12, 57.375)`` on RGB
   0..255, stored on [0, 1] as the zoo's schema does: ``(0.485, 0.456, 0.406)`` / ``(0.229, 0.224, 0.225)``.
 - ``align_corners``: True for the 769x769 Cityscapes models (both heads), False otherwise.
@@ -30,7 +30,7 @@ import re
 from functools import partial
 from typing import Any
 
-from ._meta import (
+from ..classes import (
     ADE20K_CATEGORIES,
     ADE20K_PALETTE,
     CITYSCAPES_CATEGORIES,

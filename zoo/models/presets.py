@@ -97,6 +97,8 @@ def keep_ratio_size(height: int, width: int, scale: Sequence[int]) -> tuple[int,
     ``s = min(max(scale) / max(h, w), min(scale) / min(h, w))``, new size ``int(h * s + 0.5), int(w * s + 0.5)``."""
     if len(scale) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in scale):
         raise ValueError(f"scale must be two positive ints (long side, short side), got {scale!r}")
+    if height < 1 or width < 1:
+        raise ValueError(f"image size must be positive, got {height}x{width}")
     factor = min(max(scale) / max(height, width), min(scale) / min(height, width))
     return int(height * factor + 0.5), int(width * factor + 0.5)
 

@@ -49,6 +49,7 @@ from torchvision.models import WeightsEnum as _TorchvisionWeightsEnum
 
 from ..hub import files, upstream
 from ..hub.files import DEFAULT_HUB_ORG, HubUnavailableError
+from . import conversion
 
 __all__ = [
     "Weights",
@@ -189,7 +190,6 @@ class WeightsEnum(_TorchvisionWeightsEnum):
         with the package); for an upstream entry without one, or when the Hub cannot serve it, the converted
         folder (:func:`zoo.models.conversion.converted_folder`; ``keep_upstream`` keeps the downloaded file).
         """
-        from . import conversion
 
         weights = self.value
         if weights.has_hub_copy:

@@ -3,9 +3,11 @@
 Facts, as mmsegmentation 1.2.2 lists them (``METAINFO`` of ``mmseg/datasets/{ade,voc,cityscapes}.py``;
 the v0.x releases that published the PSPNet checkpoints list the same names and colors): ADE20K's 150
 classes (label 0 "void" removed: ``reduce_zero_label``), Pascal VOC's 21 (background first),
-Cityscapes' 19 train ids. Palettes are RGB 0..255, the colors mmsegmentation draws. Kept beside the
-models, as torchvision keeps ``_COCO_CATEGORIES`` in ``torchvision.models._meta``: weights entries carry
-them in their ``meta``; the data code does not need them.
+Cityscapes' 19 train ids. Palettes are RGB 0..255, the colors mmsegmentation draws.
+
+Facts and no code, imported by both sides that need them and that know nothing of each other: the
+dataset readers (:mod:`zoo.data.readers`) and the weights entries trained on those datasets
+(:mod:`zoo.models.mmseg_weights`).
 """
 
 __all__ = [
