@@ -211,7 +211,7 @@ def read_checkpoint(source: str | os.PathLike | bytes, tags: Iterable[str] | Non
                 previous_tag = tag
                 continue
             try:
-                value = value_class.FromString(bytes(data[start:end]))
+                value = value_class.FromString(data[start:end])  # parsing copies: no view outlives the map
             except DecodeError as error:
                 raise ValueError(f"{where}: not a MindSpore checkpoint ({error})") from None
             tag = value.tag
@@ -240,7 +240,7 @@ class _open:
     """``(data, name)`` of a path (memory-mapped, read-only) or of bytes."""
 
     def __init__(self, source):
-        self.source, self.file, self.map = source, None, None
+        self.source, self.file, self.map, self.view = source, None, None, None
 
     def __enter__(self):
         if isinstance(self.source, (bytes, bytearray, memoryview)):
@@ -254,9 +254,12 @@ class _open:
         if os.fstat(self.file.fileno()).st_size == 0:
             return b"", path
         self.map = mmap.mmap(self.file.fileno(), 0, access=mmap.ACCESS_READ)
-        return self.map, path
+        self.view = memoryview(self.map)
+        return self.view, path
 
     def __exit__(self, *exc):
+        if self.view is not None:
+            self.view.release()
         if self.map is not None:
             self.map.close()
         if self.file is not None:
