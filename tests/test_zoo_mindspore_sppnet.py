@@ -1,0 +1,280 @@
+"""MindSpore's ImageNet SPP-net (``sppnet_mult``): the MindSpore-layout ZF-5 trunk, the ``.ckpt`` reader and
+converter, and the CLI, against MindSpore's network and file format written independently in
+``tests/mindspore_ckpt.py`` (no MindSpore install, no internet)."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.export import Dim
+
+import zoo
+from mindspore_ckpt import (
+    ckpt_bytes,
+    ms_conv_same,
+    ms_forward,
+    ms_lrn,
+    ms_max_pool_valid,
+    ms_same_padding,
+    ms_trunk,
+    random_weights,
+    sppnet_shapes,
+    value_message,
+)
+from zoo.models.backbones import ZF5
+from zoo.models.same_padding import SameConv2d, same_padding
+
+#: Channels at width 0.125 (96, 256, 384, 384, 256 / 8), fc width 64, 10 classes: a small SppNet.
+SMALL = dict(c=(12, 32, 48, 48, 32), rep=64, classes=10)
+SMALL_KWARGS = dict(width=0.125, representation_size=64, num_classes=10)
+
+
+def _trunk_weights(trunk: nn.Module) -> dict[str, torch.Tensor]:
+    return {k: v.detach() for k, v in trunk.state_dict().items()}
+
+
+# ------------------------------------------------------------------------------------------------ trunk
+@pytest.mark.parametrize(
+    ("size", "kernel", "stride", "expected"),
+    [
+        (224, 7, 2, (2, 3)),  # conv1 at 224 (REFERENCE: (2, 3))
+        (55, 5, 2, (2, 2)),  # conv2 at 224 (pool1 is 55)
+        (180, 7, 2, (2, 3)),  # conv1 at 180
+        (44, 5, 2, (1, 2)),  # conv2 at 180 (pool1 is 44)
+        (225, 7, 2, (3, 3)),  # odd: one pixel more
+        (97, 7, 2, (3, 3)),
+        (21, 7, 2, (3, 3)),
+        (4, 5, 2, (1, 2)),
+        (13, 3, 1, (1, 1)),  # stride 1: plain symmetric padding
+        (10, 1, 3, (0, 0)),  # kernel < stride: never negative
+        (11, 1, 3, (0, 0)),
+    ],
+)
+def test_same_padding_amounts(size, kernel, stride, expected):
+    assert same_padding(size, kernel, stride) == expected == ms_same_padding(size, kernel, stride)
+
+
+def test_same_padding_agrees_with_the_closed_form_and_gives_ceil_outputs():
+    for kernel, stride in ((7, 2), (5, 2), (3, 2), (3, 1), (2, 3), (4, 4)):
+        for size in range(1, 80):
+            before, after = same_padding(size, kernel, stride)
+            assert (before, after) == ms_same_padding(size, kernel, stride)
+            assert 0 <= after - before <= 1
+            assert (size + before + after - kernel) // stride + 1 == -(-size // stride)
+
+
+@pytest.mark.parametrize("hw", [(224, 224), (180, 180), (97, 131), (21, 21), (225, 23)])
+def test_same_conv_equals_mindspore_same_conv(hw):
+    conv = SameConv2d(3, 4, 7, stride=2)
+    x = torch.randn(2, 3, *hw)
+    with torch.no_grad():
+        torch.testing.assert_close(conv(x), ms_conv_same(x, conv.weight, conv.bias, 2), rtol=1e-5, atol=1e-5)
+
+
+def test_lrn_gives_the_documented_mindspore_values():
+    """MindSpore's ``nn.LRN()`` / ``ops.LRN`` documentation example (depth_radius 5, bias 1, alpha 1, beta 0.5)."""
+    x = torch.tensor([[[[0.1], [0.2]], [[0.3], [0.4]]]])
+    expected = torch.tensor([[[[0.09534626], [0.1825742]], [[0.2860388], [0.3651484]]]])
+    trunk = ZF5(0.125, layout="mindspore")
+    for norm in (trunk.norm1, trunk.norm2):
+        torch.testing.assert_close(norm(x), expected, rtol=0, atol=1e-7)
+    torch.testing.assert_close(ms_lrn(x), expected, rtol=0, atol=1e-7)
+    y = torch.rand(2, 20, 5, 3)  # wider than the window: channels 11 apart do not interact
+    torch.testing.assert_close(trunk.norm1(y), ms_lrn(y), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("hw", "pool1", "conv2", "conv5"),
+    [((224, 224), 55, 28, 13), ((180, 180), 44, 22, 10), ((97, 131), (23, 31), (12, 16), (5, 7)), ((21, 21), 5, 3, 1)],
+)
+def test_mindspore_trunk_equals_mindspore_operators(hw, pool1, conv2, conv5):
+    trunk = ZF5(0.125, layout="mindspore").eval()
+    sizes = {}
+    for name in ("pool1", "conv2", "relu5"):
+        trunk.get_submodule(name).register_forward_hook(lambda m, i, o, name=name: sizes.__setitem__(name, o.shape))
+    x = torch.randn(2, 3, *hw)
+    with torch.no_grad():
+        out = trunk(x)
+        expected = ms_trunk(x, _trunk_weights(trunk))
+    pair = lambda v: tuple(v) if isinstance(v, tuple) else (v, v)
+    assert tuple(sizes["pool1"][-2:]) == pair(pool1)
+    assert tuple(sizes["conv2"][-2:]) == pair(conv2)
+    assert tuple(sizes["relu5"][-2:]) == pair(conv5)
+    torch.testing.assert_close(out, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_floor_pooling_sizes():
+    x = torch.randn(1, 2, 28, 27)
+    trunk = ZF5(0.125, layout="mindspore")
+    assert trunk.pool1(x).shape[-2:] == (13, 13) == ms_max_pool_valid(x, 3, 2).shape[-2:]
+    assert ZF5(0.125).pool1(x).shape[-2:] == (14, 13)  # the zoo's own ZF-5 rounds up (Caffe)
+
+
+def test_mindspore_layout_minimum_input_size_is_21():
+    model = zoo.sppnet_zf5(layout="mindspore", num_classes=3, width=0.125, representation_size=8).eval()
+    assert ZF5(0.125, layout="mindspore").min_input_size == 21 == model.min_input_size
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 21, 21)).shape == (1, 3)
+        with pytest.raises(ValueError, match="at least 21"):
+            model(torch.randn(1, 3, 20, 40))
+    assert ms_trunk(torch.randn(1, 3, 21, 21), _trunk_weights(model.features)).shape[-1] == 1
+
+
+def test_zoo_zf5_stays_the_default():
+    default, ms = zoo.sppnet_zf5(width=0.125), zoo.sppnet_zf5(width=0.125, layout="mindspore")
+    assert default.zoo_config["kwargs"]["layout"] == "caffe" and ms.zoo_config["kwargs"]["layout"] == "mindspore"
+    assert default.features.conv1.padding == (1, 1) and default.features.norm1.size == 5
+    assert default.features.pool1.ceil_mode and not ms.features.pool1.ceil_mode
+    assert default.min_input_size == ZF5.MIN_INPUT_SIZE == 23
+    assert default.state_dict().keys() == ms.state_dict().keys()
+    with pytest.raises(ValueError, match="layout"):
+        zoo.sppnet_zf5(layout="tensorflow")
+
+
+def test_mindspore_trunk_traces_scripts_and_exports_at_any_size():
+    """The padding follows the input size in every form: a graph captured at one size runs at others."""
+    model = zoo.sppnet_zf5(layout="mindspore", num_classes=5, width=0.125, representation_size=16).eval()
+    sizes = [(64, 64), (97, 131), (180, 180), (33, 21)]
+    inputs = [torch.randn(1, 3, *hw) for hw in sizes]
+    with torch.no_grad():
+        eager = [model(x) for x in inputs]
+        traced = torch.fx.symbolic_trace(model)
+        scripted = torch.jit.script(model)
+        program = zoo.export.export_program(model, inputs[0]).module()
+        for x, expected in zip(inputs, eager, strict=True):
+            torch.testing.assert_close(traced(x), expected, rtol=0, atol=0)
+            torch.testing.assert_close(scripted(x), expected, rtol=1e-5, atol=1e-6)
+            torch.testing.assert_close(program(x), expected, rtol=1e-5, atol=1e-6)
+    with pytest.raises(Exception):  # noqa: B017 (the export's range constraint or the model's own check)
+        program(torch.randn(1, 3, 20, 20))
+
+
+def test_mindspore_trunk_exports_with_dynamic_height_and_width():
+    trunk = ZF5(0.125, layout="mindspore").eval()
+    program = torch.export.export(trunk, (torch.randn(1, 3, 64, 64),), dynamic_shapes=({2: Dim.DYNAMIC, 3: Dim.DYNAMIC},))
+    x = torch.randn(1, 3, 225, 97)
+    with torch.no_grad():
+        torch.testing.assert_close(program.module()(x), ms_trunk(x, _trunk_weights(trunk)), rtol=1e-4, atol=1e-5)
+
+
+# ------------------------------------------------------------------------------------------- checkpoints
+
+
+
+def _small_checkpoint(seed: int = 0) -> tuple[bytes, dict[str, np.ndarray]]:
+    """A MindSpore training checkpoint of a small SppNet: its 16 tensors in MindSpore's order, conv2.weight
+    stored as Float16, fc1.weight split into 3 values, then the optimizer's moments, the learning rate (a
+    scalar) and the step counter, as ``Momentum`` + ``save_checkpoint`` write them."""
+    weights = random_weights(sppnet_shapes(**SMALL), seed)
+    weights["conv2.weight"] = weights["conv2.weight"].astype(np.float16)
+    entries = list(weights.items())
+    entries += [(f"moments.{k}", np.full(v.shape, 7.0, np.float32)) for k, v in weights.items()]
+    entries += [("learning_rate", np.array(0.01, np.float32)), ("global_step", np.array([1234], np.int32))]
+    return ckpt_bytes(entries, slices={"fc1.weight": 3, "moments.fc1.weight": 2}), weights
+
+
+@pytest.fixture
+def ckpt(tmp_path):
+    pytest.importorskip("google.protobuf")
+    data, weights = _small_checkpoint()
+    path = tmp_path / "sppnet_mult_small.ckpt"
+    path.write_bytes(data)
+    return path, weights
+
+
+def test_read_checkpoint_reads_every_value_in_the_stored_dtype(ckpt):
+    from zoo.convert.mindspore import read_checkpoint
+
+    path, weights = ckpt
+    state = read_checkpoint(path)
+    assert len(state) == 16 * 2 + 2
+    assert state["conv2.weight"].dtype == torch.float16
+    torch.testing.assert_close(state["fc1.weight"], torch.from_numpy(weights["fc1.weight"]), rtol=0, atol=0)
+    assert state["learning_rate"].shape == () and float(state["learning_rate"]) == pytest.approx(0.01)
+    assert state["global_step"].dtype == torch.int32 and state["global_step"].tolist() == [1234]
+    only = read_checkpoint(path.read_bytes(), tags=["fc1.weight", "conv1.bias"])
+    assert sorted(only) == ["conv1.bias", "fc1.weight"]
+
+
+def test_the_file_parses_as_one_checkpoint_message(ckpt):
+    """The concatenated single-value messages are one valid ``Checkpoint`` (repeated fields merge)."""
+    from zoo.convert.mindspore import checkpoint_classes
+
+    checkpoint_class, _, _ = checkpoint_classes()
+    message = checkpoint_class.FromString(ckpt[0].read_bytes())
+    tags = [v.tag for v in message.value]
+    assert tags.count("fc1.weight") == 3 and tags.count("moments.fc1.weight") == 2 and len(tags) == 16 * 2 + 2 + 3
+    assert list(message.value[0].tensor.dims) == [12, 3, 7, 7] and message.value[0].tensor.tensor_type == "Float32"
+
+
+def test_converted_model_equals_mindspore_network(ckpt):
+    from zoo.convert.mindspore import from_mindspore
+
+    path, weights = ckpt
+    model = from_mindspore(path)
+    assert not model.training
+    assert model.zoo_config["kwargs"]["layout"] == "mindspore"
+    assert {k: model.zoo_config["kwargs"][k] for k in SMALL_KWARGS} == SMALL_KWARGS
+    reference = {k: torch.from_numpy(v.astype(np.float32)) for k, v in weights.items()}
+    torch.testing.assert_close(model.features.conv2.weight, reference["conv2.weight"], rtol=0, atol=0)
+    assert model.features.conv2.weight.dtype == torch.float32
+    x = torch.randn(2, 3, 224, 224)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), ms_forward(x, reference), rtol=1e-4, atol=1e-4)
+    model.load_state_dict(zoo.sppnet_zf5(layout="mindspore", **SMALL_KWARGS).state_dict(), strict=True)
+
+
+def test_conversion_refuses_what_does_not_fit(tmp_path):
+    pytest.importorskip("google.protobuf")
+    from zoo.convert.mindspore import from_mindspore, read_checkpoint
+
+    weights = random_weights(sppnet_shapes(**SMALL))
+    entries = list(weights.items())
+    missing = ckpt_bytes([e for e in entries if e[0] != "fc2.bias"])
+    with pytest.raises(ValueError, match="fc2.bias"):
+        from_mindspore(missing)
+    wrong = dict(weights, **{"conv3.weight": np.zeros((40, 32, 3, 3), np.float32)})
+    with pytest.raises(ValueError, match=r"conv3\.weight has shape \(40, 32, 3, 3\)"):
+        from_mindspore(ckpt_bytes(list(wrong.items())))
+    data = ckpt_bytes(entries)
+    with pytest.raises(ValueError, match="truncated"):
+        read_checkpoint(data[: len(data) // 2])
+    short = value_message("conv1.bias", [12], "Float32", b"\0" * 40)  # 10 floats for 12
+    with pytest.raises(ValueError, match="conv1.bias.*40 bytes"):
+        read_checkpoint(short)
+    apart = ckpt_bytes([entries[0], entries[1], entries[0]])
+    with pytest.raises(ValueError, match="conv1.weight.*twice"):
+        read_checkpoint(apart)
+    with pytest.raises(ValueError, match="tensor_type 'Complex64'"):
+        read_checkpoint(value_message("x", [1], "Complex64", b"\0" * 8))
+    with pytest.raises(ValueError, match="not a MindSpore checkpoint"):
+        read_checkpoint(b"PK\x03\x04 a zip file, e.g. a .pth")
+    with pytest.raises(FileNotFoundError):
+        read_checkpoint(tmp_path / "absent.ckpt")
+    with pytest.raises(TypeError, match="source"):
+        read_checkpoint(12)
+
+
+def test_cli_convert_mindspore_writes_a_hub_folder(ckpt, tmp_path):
+    path, weights = ckpt
+    out = tmp_path / "converted"
+    done = subprocess.run([sys.executable, "-m", "zoo", "convert", "mindspore", str(path), str(out)],
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    config = zoo.hub.load_config(out)
+    assert config["architecture"] == "sppnet_zf5" and config["kwargs"]["layout"] == "mindspore"
+    assert config["license"] == "apache-2.0" and "research and education" in config["description"]
+    assert config["input_size"] == [224, 224] and "categories" not in config  # 10 classes: not ImageNet's
+    model = zoo.hub.from_pretrained(out)
+    torch.testing.assert_close(model.classifier.weight, torch.from_numpy(weights["fc3.weight"]), rtol=0, atol=0)
+
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(b"\x0a\xff\xff")
+    done = subprocess.run([sys.executable, "-m", "zoo", "convert", "mindspore", str(bad), str(tmp_path / "x")],
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.startswith("zoo convert: error:") and len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()
