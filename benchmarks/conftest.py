@@ -14,8 +14,11 @@ RESULTS: list[dict] = []
 
 def pytest_addoption(parser):
     parser.addoption("--bench-markdown", default=None, help="write the summary table to this Markdown file")
-    parser.addoption("--bench-max-autotune", action="store_true",
-                     help="also time torch.compile(mode='max-autotune') of the composites (slow to compile)")
+    parser.addoption(
+        "--bench-max-autotune",
+        action="store_true",
+        help="also time torch.compile(mode='max-autotune') of the composites (slow to compile)",
+    )
 
 
 def bench_device() -> torch.device:
@@ -53,8 +56,10 @@ def copy_bandwidth() -> float:
 def device_description() -> str:
     if torch.cuda.is_available():
         props = torch.cuda.get_device_properties(0)
-        return (f"{props.name} ({props.total_memory / 2**30:.0f} GiB, L2 {props.L2_cache_size / 2**20:.0f} MiB), "
-                f"CUDA {torch.version.cuda}, driver-visible capability {props.major}.{props.minor}")
+        return (
+            f"{props.name} ({props.total_memory / 2**30:.0f} GiB, L2 {props.L2_cache_size / 2**20:.0f} MiB), "
+            f"CUDA {torch.version.cuda}, driver-visible capability {props.major}.{props.minor}"
+        )
     return f"CPU only: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
 
 
@@ -67,14 +72,17 @@ def versions() -> str:
         triton_version = "not installed"
     import torchvision
 
-    return f"torch {torch.__version__}, torchvision {torchvision.__version__}, triton {triton_version}, " \
-           f"python {platform.python_version()}"
+    return (
+        f"torch {torch.__version__}, torchvision {torchvision.__version__}, triton {triton_version}, "
+        f"python {platform.python_version()}"
+    )
 
 
 @pytest.fixture
 def record():
     def _record(**row):
         RESULTS.append(row)
+
     return _record
 
 
@@ -82,8 +90,11 @@ def _summary_lines(copy_bw: float | None) -> list[str]:
     lines = [f"device: {device_description()}", f"versions: {versions()}"]
     if copy_bw:
         lines.append(f"device copy bandwidth (read+write, same run): {copy_bw / 1e9:.1f} GB/s")
-    lines += ["", "| case | shape | dtype | pass | impl | median | GB/s | % of copy | speedup vs eager | vs compiled |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| case | shape | dtype | pass | impl | median | GB/s | % of copy | speedup vs eager | vs compiled |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     base = {(r["case"], r["dtype"], r["mode"], r["impl"]): r["seconds"] for r in RESULTS}
     for r in RESULTS:
         key = (r["case"], r["dtype"], r["mode"])
@@ -93,8 +104,10 @@ def _summary_lines(copy_bw: float | None) -> list[str]:
         pct = f"{100 * r['bytes'] / r['seconds'] / copy_bw:.0f}%" if copy_bw else "-"
         vs_eager = f"{eager / r['seconds']:.2f}x" if eager and r["impl"] != "eager" else "-"
         vs_compiled = f"{compiled / r['seconds']:.2f}x" if compiled and r["impl"] not in ("eager", "compiled") else "-"
-        lines.append(f"| {r['case']} | {r['shape']} | {r['dtype']} | {r['mode']} | {r['impl']} | "
-                     f"{r['seconds'] * 1e6:.1f} us | {gbs:.1f} | {pct} | {vs_eager} | {vs_compiled} |")
+        lines.append(
+            f"| {r['case']} | {r['shape']} | {r['dtype']} | {r['mode']} | {r['impl']} | "
+            f"{r['seconds'] * 1e6:.1f} us | {gbs:.1f} | {pct} | {vs_eager} | {vs_compiled} |"
+        )
     return lines
 
 

@@ -25,10 +25,10 @@ from kernels import reference
 class Case:
     name: str
     shape: str
-    make: object          # (device, dtype, generator) -> dict of tensors and arguments
-    fused: object         # inputs -> tensor
-    eager: object         # inputs -> tensor
-    grad_inputs: tuple    # names of the differentiable inputs
+    make: object  # (device, dtype, generator) -> dict of tensors and arguments
+    fused: object  # inputs -> tensor
+    eager: object  # inputs -> tensor
+    grad_inputs: tuple  # names of the differentiable inputs
 
 
 def _spp_inputs(device, dtype, gen):
@@ -40,8 +40,10 @@ def _psp_pool_inputs(device, dtype, gen):
 
 
 def _psp_upsample_inputs(device, dtype, gen):
-    return {"x": torch.randn(8, 2048, 64, 64, device=device, dtype=dtype, generator=gen),
-            "pooled": [torch.randn(8, 512, n, n, device=device, dtype=dtype, generator=gen) for n in (1, 2, 3, 6)]}
+    return {
+        "x": torch.randn(8, 2048, 64, 64, device=device, dtype=dtype, generator=gen),
+        "pooled": [torch.randn(8, 512, n, n, device=device, dtype=dtype, generator=gen) for n in (1, 2, 3, 6)],
+    }
 
 
 def _roi_inputs(device, dtype, gen):
@@ -57,20 +59,46 @@ def _sppf_inputs(device, dtype, gen):
 
 
 CASES = [
-    Case("spp_max", "64x256x13x13, levels (6,3,2,1)", _spp_inputs,
-         lambda i: kernels.spatial_pyramid_pool(i["x"], (6, 3, 2, 1)),
-         lambda i: reference.spatial_pyramid_pool(i["x"], [6, 3, 2, 1]), ("x",)),
-    Case("psp_pool_avg", "8x2048x64x64, bins (1,2,3,6)", _psp_pool_inputs,
-         lambda i: kernels.spatial_pyramid_pool(i["x"], (1, 2, 3, 6), "avg"),
-         lambda i: reference.spatial_pyramid_pool(i["x"], [1, 2, 3, 6], "avg"), ("x",)),
-    Case("psp_upsample_concat", "8x2048x64x64 + 4x 8x512xnxn", _psp_upsample_inputs,
-         lambda i: kernels.upsample_concat(i["x"], i["pooled"], True),
-         lambda i: reference.upsample_concat(i["x"], i["pooled"], True), ("x", "pooled")),
-    Case("roi_spp", "2000 RoIs, 1x256x38x50, levels (6,3,2,1)", _roi_inputs,
-         lambda i: kernels.roi_spp(i["x"], i["rois"], (6, 3, 2, 1), 1 / 16),
-         lambda i: reference.roi_spp(i["x"], i["rois"], [6, 3, 2, 1], 1 / 16), ("x",)),
-    Case("sppf", "32x512x20x20, k=5", _sppf_inputs,
-         lambda i: kernels.sppf(i["x"], 5), lambda i: reference.sppf(i["x"], 5), ("x",)),
+    Case(
+        "spp_max",
+        "64x256x13x13, levels (6,3,2,1)",
+        _spp_inputs,
+        lambda i: kernels.spatial_pyramid_pool(i["x"], (6, 3, 2, 1)),
+        lambda i: reference.spatial_pyramid_pool(i["x"], [6, 3, 2, 1]),
+        ("x",),
+    ),
+    Case(
+        "psp_pool_avg",
+        "8x2048x64x64, bins (1,2,3,6)",
+        _psp_pool_inputs,
+        lambda i: kernels.spatial_pyramid_pool(i["x"], (1, 2, 3, 6), "avg"),
+        lambda i: reference.spatial_pyramid_pool(i["x"], [1, 2, 3, 6], "avg"),
+        ("x",),
+    ),
+    Case(
+        "psp_upsample_concat",
+        "8x2048x64x64 + 4x 8x512xnxn",
+        _psp_upsample_inputs,
+        lambda i: kernels.upsample_concat(i["x"], i["pooled"], True),
+        lambda i: reference.upsample_concat(i["x"], i["pooled"], True),
+        ("x", "pooled"),
+    ),
+    Case(
+        "roi_spp",
+        "2000 RoIs, 1x256x38x50, levels (6,3,2,1)",
+        _roi_inputs,
+        lambda i: kernels.roi_spp(i["x"], i["rois"], (6, 3, 2, 1), 1 / 16),
+        lambda i: reference.roi_spp(i["x"], i["rois"], [6, 3, 2, 1], 1 / 16),
+        ("x",),
+    ),
+    Case(
+        "sppf",
+        "32x512x20x20, k=5",
+        _sppf_inputs,
+        lambda i: kernels.sppf(i["x"], 5),
+        lambda i: reference.sppf(i["x"], 5),
+        ("x",),
+    ),
 ]
 
 
@@ -151,6 +179,12 @@ def test_kernel_speed(benchmark, request, record, case, dtype, mode, impl):
     moved = _nbytes(_leaves(inputs, case.grad_inputs)) + out_bytes
     if backward:
         moved += out_bytes + _nbytes(_leaves(inputs, case.grad_inputs))
-    record(case=case.name, shape=case.shape, dtype=str(dtype).replace("torch.", ""), mode=mode,
-           impl=impl if device.type == "cuda" else "reference (CPU)", seconds=benchmark.stats.stats.median,
-           bytes=moved)
+    record(
+        case=case.name,
+        shape=case.shape,
+        dtype=str(dtype).replace("torch.", ""),
+        mode=mode,
+        impl=impl if device.type == "cuda" else "reference (CPU)",
+        seconds=benchmark.stats.stats.median,
+        bytes=moved,
+    )

@@ -22,8 +22,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from zoo import hub, tasks  # noqa: E402
-from zoo.evaluate import evaluate  # noqa: E402
+from zoo import hub  # noqa: E402
+from zoo.engine import tasks  # noqa: E402
+from zoo.engine.evaluate import evaluate  # noqa: E402
 
 _METADATA = ("categories", "mean", "std", "input_size", "align_corners", "dataset", "source", "license",
              "description", "training", "task")  # fmt: skip

@@ -38,7 +38,7 @@ def main(argv=None) -> int:
             command = [sys.executable, "-m", "zoo", "train", *COMMON, *extra, "--output", output]
             subprocess.run(command, cwd=ROOT, check=True)
 
-    from zoo.evaluate import evaluate, load_model
+    from zoo.engine.evaluate import evaluate, load_model
 
     sizes = [int(s) for s in args.sizes.split(",")]
     rows = []

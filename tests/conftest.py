@@ -8,8 +8,11 @@ import kernels._runtime as runtime
 from kernels._runtime import INTERPRET, triton, use_triton
 
 settings.register_profile(
-    "default", max_examples=int(os.environ.get("SPP_HYPOTHESIS_EXAMPLES", "12")), deadline=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+    "default",
+    max_examples=int(os.environ.get("SPP_HYPOTHESIS_EXAMPLES", "12")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 settings.load_profile("default")
 
 

@@ -155,7 +155,7 @@ def test_detector_training_raises_on_the_triton_path_only(device, monkeypatch):
 
 
 def test_deconvnet_unpooling_equals_max_unpool2d_values_and_gradients():
-    from zoo.deconvnet import _max_unpool
+    from zoo.models.deconvnet import _max_unpool
 
     x = torch.randn(2, 3, 9, 11)
     pooled, switches = torch.nn.functional.max_pool2d_with_indices(x, 2, 2)

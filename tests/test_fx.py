@@ -13,7 +13,7 @@ from torchvision.models.feature_extraction import create_feature_extractor, get_
 import kernels
 import zoo
 from kernels import functional
-from zoo._common import check_image_batch
+from zoo.models._common import check_image_batch
 
 X = torch.randn(2, 3, 9, 7)
 ROIS = torch.tensor([[1.0, 0, 0, 6, 6], [0.0, 1, 2, 5, 8], [1.0, 2, 1, 4, 3]])

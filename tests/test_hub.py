@@ -140,7 +140,7 @@ def test_config_and_model_card_describe_the_weights(tmp_path):
 
 def test_save_pretrained_rejects_what_it_cannot_rebuild(tmp_path):
     with pytest.raises(TypeError, match="not built by a registered zoo builder"):
-        zoo.hub.save_pretrained(zoo.SPPNet(zoo.sppnet.ZF5(0.125), 3), tmp_path)
+        zoo.hub.save_pretrained(zoo.SPPNet(zoo.models.sppnet.ZF5(0.125), 3), tmp_path)
     model = zoo.get_model("sppnet_zf5", num_classes=3, width=0.125, representation_size=8)
     with pytest.raises(ValueError, match="unknown keys"):
         zoo.hub.save_pretrained(model, tmp_path, metadata={"colour": "blue"})
@@ -282,17 +282,19 @@ import json, logging, torch, zoo, zoo.hub
 from pathlib import Path
 from zoo import Weights
 logging.basicConfig(level=logging.WARNING, format="%(message)s")
-zoo.hub.SHIPPED_ROOT = Path({shipped!r})
+zoo.hub.files.SHIPPED_ROOT = Path({shipped!r})
 
 class TestWeights(zoo.WeightsEnum):
     SHIPPED = Weights(repo={repo!r}, revision="v1", sha256={sha!r}, transforms=None,
                       meta={{"categories": ["a", "b", "c"]}})
 
 # SPPNet_ZF5_Weights has entries (an enum with members cannot be subclassed): the test enum stands in for it
-import zoo._api, zoo.sppnet
-zoo.sppnet.SPPNet_ZF5_Weights = TestWeights
-_enum_of = zoo._api.get_model_weights
-zoo._api.get_model_weights = lambda fn: TestWeights if getattr(fn, "__name__", fn) == "sppnet_zf5" else _enum_of(fn)
+import zoo.models.registry, zoo.models.sppnet
+zoo.models.sppnet.SPPNet_ZF5_Weights = TestWeights
+_enum_of = zoo.models.registry.get_model_weights
+zoo.models.registry.get_model_weights = lambda fn: (
+    TestWeights if getattr(fn, "__name__", fn) == "sppnet_zf5" else _enum_of(fn)
+)
 
 ref = torch.load({reference!r})
 model = zoo.sppnet_zf5(weights=TestWeights.SHIPPED, progress=False).eval()

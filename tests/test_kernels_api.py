@@ -14,38 +14,41 @@ ROIS = torch.tensor([[0.0, 1, 1, 6, 6], [1.0, 0, 2, 3, 7]])
 
 
 # --------------------------------------------------------------------------- argument errors
-@pytest.mark.parametrize("call, error, words", [
-    (lambda: kernels.spatial_pyramid_pool(X[0]), ValueError, "x must be 4-D"),
-    (lambda: kernels.spatial_pyramid_pool([1, 2]), TypeError, "x must be a torch.Tensor"),
-    (lambda: kernels.spatial_pyramid_pool(X.long()), TypeError, "x must be float16"),
-    (lambda: kernels.spatial_pyramid_pool(X, ()), ValueError, "levels must not be empty"),
-    (lambda: kernels.spatial_pyramid_pool(X, (2, 0)), ValueError, "levels must all be >= 1"),
-    (lambda: kernels.spatial_pyramid_pool(X, (2.0,)), TypeError, "levels must contain ints"),
-    (lambda: kernels.spatial_pyramid_pool(X, 4), TypeError, "levels must be a sequence"),
-    (lambda: kernels.spatial_pyramid_pool(X, (2,), "sum"), ValueError, "mode must be 'max' or 'avg'"),
-    (lambda: kernels.spatial_pyramid_pool(X[:, :, :0]), ValueError, "x must have non-empty spatial dims"),
-    (lambda: kernels.upsample_concat(X, X), TypeError, "pooled must be a list"),
-    (lambda: kernels.upsample_concat(X, [X[0]]), ValueError, "pooled[0] must be 4-D"),
-    (lambda: kernels.upsample_concat(X, [X.double()]), TypeError, "pooled[0] has dtype"),
-    (lambda: kernels.upsample_concat(X, [X[:1]]), ValueError, "pooled[0] has batch size 1"),
-    (lambda: kernels.upsample_concat(X, [X], align_corners=1), TypeError, "align_corners must be a bool"),
-    (lambda: kernels.roi_spp(X, ROIS[:, :4]), ValueError, "boxes must be a (K, 5) tensor"),
-    (lambda: kernels.roi_spp(X, ROIS.long()), TypeError, "boxes must be a floating-point tensor"),
-    (lambda: kernels.roi_spp(X, [ROIS[:, 1:].int()]), TypeError, "boxes[0] must be a floating-point tensor"),
-    (lambda: kernels.roi_spp(X, [ROIS]), ValueError, "boxes[0] must have shape (L, 4)"),
-    (lambda: kernels.roi_spp(X, [ROIS[:, 1:]] * 3), ValueError, "boxes is a list of 3 tensors"),
-    (lambda: kernels.roi_spp(X, "boxes"), TypeError, "boxes must be a (K, 5) tensor"),
-    (lambda: kernels.roi_spp(X, torch.tensor([[2.0, 0, 0, 4, 4]])), ValueError, "batch index out of range"),
-    (lambda: kernels.roi_spp(X, torch.tensor([[-1.0, 0, 0, 4, 4]])), ValueError, "batch index out of range"),
-    (lambda: kernels.roi_spp(X, torch.tensor([[0.0, 0, float("nan"), 4, 4]])), ValueError, "boxes must be finite"),
-    (lambda: kernels.roi_spp(X, ROIS, levels=(6, -1)), ValueError, "levels must all be >= 1"),
-    (lambda: kernels.roi_spp(X, ROIS, spatial_scale=0.0), ValueError, "spatial_scale must be a positive"),
-    (lambda: kernels.roi_spp(X, ROIS, spatial_scale="1"), TypeError, "spatial_scale must be a float"),
-    (lambda: kernels.sppf(X, 4), ValueError, "kernel_size must be odd and >= 1"),
-    (lambda: kernels.sppf(X, 0), ValueError, "kernel_size must be odd and >= 1"),
-    (lambda: kernels.sppf(X, 5.0), TypeError, "kernel_size must be an int"),
-    (lambda: kernels.sppf(X.int()), TypeError, "x must be float16"),
-])
+@pytest.mark.parametrize(
+    "call, error, words",
+    [
+        (lambda: kernels.spatial_pyramid_pool(X[0]), ValueError, "x must be 4-D"),
+        (lambda: kernels.spatial_pyramid_pool([1, 2]), TypeError, "x must be a torch.Tensor"),
+        (lambda: kernels.spatial_pyramid_pool(X.long()), TypeError, "x must be float16"),
+        (lambda: kernels.spatial_pyramid_pool(X, ()), ValueError, "levels must not be empty"),
+        (lambda: kernels.spatial_pyramid_pool(X, (2, 0)), ValueError, "levels must all be >= 1"),
+        (lambda: kernels.spatial_pyramid_pool(X, (2.0,)), TypeError, "levels must contain ints"),
+        (lambda: kernels.spatial_pyramid_pool(X, 4), TypeError, "levels must be a sequence"),
+        (lambda: kernels.spatial_pyramid_pool(X, (2,), "sum"), ValueError, "mode must be 'max' or 'avg'"),
+        (lambda: kernels.spatial_pyramid_pool(X[:, :, :0]), ValueError, "x must have non-empty spatial dims"),
+        (lambda: kernels.upsample_concat(X, X), TypeError, "pooled must be a list"),
+        (lambda: kernels.upsample_concat(X, [X[0]]), ValueError, "pooled[0] must be 4-D"),
+        (lambda: kernels.upsample_concat(X, [X.double()]), TypeError, "pooled[0] has dtype"),
+        (lambda: kernels.upsample_concat(X, [X[:1]]), ValueError, "pooled[0] has batch size 1"),
+        (lambda: kernels.upsample_concat(X, [X], align_corners=1), TypeError, "align_corners must be a bool"),
+        (lambda: kernels.roi_spp(X, ROIS[:, :4]), ValueError, "boxes must be a (K, 5) tensor"),
+        (lambda: kernels.roi_spp(X, ROIS.long()), TypeError, "boxes must be a floating-point tensor"),
+        (lambda: kernels.roi_spp(X, [ROIS[:, 1:].int()]), TypeError, "boxes[0] must be a floating-point tensor"),
+        (lambda: kernels.roi_spp(X, [ROIS]), ValueError, "boxes[0] must have shape (L, 4)"),
+        (lambda: kernels.roi_spp(X, [ROIS[:, 1:]] * 3), ValueError, "boxes is a list of 3 tensors"),
+        (lambda: kernels.roi_spp(X, "boxes"), TypeError, "boxes must be a (K, 5) tensor"),
+        (lambda: kernels.roi_spp(X, torch.tensor([[2.0, 0, 0, 4, 4]])), ValueError, "batch index out of range"),
+        (lambda: kernels.roi_spp(X, torch.tensor([[-1.0, 0, 0, 4, 4]])), ValueError, "batch index out of range"),
+        (lambda: kernels.roi_spp(X, torch.tensor([[0.0, 0, float("nan"), 4, 4]])), ValueError, "boxes must be finite"),
+        (lambda: kernels.roi_spp(X, ROIS, levels=(6, -1)), ValueError, "levels must all be >= 1"),
+        (lambda: kernels.roi_spp(X, ROIS, spatial_scale=0.0), ValueError, "spatial_scale must be a positive"),
+        (lambda: kernels.roi_spp(X, ROIS, spatial_scale="1"), TypeError, "spatial_scale must be a float"),
+        (lambda: kernels.sppf(X, 4), ValueError, "kernel_size must be odd and >= 1"),
+        (lambda: kernels.sppf(X, 0), ValueError, "kernel_size must be odd and >= 1"),
+        (lambda: kernels.sppf(X, 5.0), TypeError, "kernel_size must be an int"),
+        (lambda: kernels.sppf(X.int()), TypeError, "x must be float16"),
+    ],
+)
 def test_bad_arguments_raise_clear_errors(call, error, words):
     with pytest.raises(error, match=words.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
         call()
@@ -96,13 +99,16 @@ def test_modules_script_to_the_reference_path(index, tmp_path):
     torch.testing.assert_close(loaded(*inputs), module(*inputs))
 
 
-@pytest.mark.parametrize("fn, args", [
-    (reference.spatial_pyramid_pool, (X, [4, 2, 1], "max")),
-    (reference.upsample_concat, (X, [torch.randn(2, 2, 3, 3)], True)),
-    (reference.roi_spp, (X, ROIS, [3, 1], 0.5)),
-    (reference.roi_spp_torch, (X, ROIS, [3, 1], 0.5)),
-    (reference.sppf, (X, 5)),
-])
+@pytest.mark.parametrize(
+    "fn, args",
+    [
+        (reference.spatial_pyramid_pool, (X, [4, 2, 1], "max")),
+        (reference.upsample_concat, (X, [torch.randn(2, 2, 3, 3)], True)),
+        (reference.roi_spp, (X, ROIS, [3, 1], 0.5)),
+        (reference.roi_spp_torch, (X, ROIS, [3, 1], 0.5)),
+        (reference.sppf, (X, 5)),
+    ],
+)
 def test_reference_functions_are_scriptable(fn, args):
     scripted = torch.jit.script(fn)
     assert_same(scripted(*args), fn(*args))
@@ -178,9 +184,11 @@ def test_kernel_path_matches_reference_path(device, monkeypatch):
     """The Triton path and the PyTorch path return the same values and the same argmax."""
     x = make_input((2, 3, 11, 9), torch.float32, device, ties=True)
     rois = torch.tensor([[0.0, 0, 0, 8, 7], [1.0, 3, 2, 30, 5]], device=device)
-    calls = [lambda t: torch.ops.spp_zoo.spatial_pyramid_pool(t, [4, 2, 1], "max"),
-             lambda t: torch.ops.spp_zoo.roi_spp(t, rois, [3, 2, 1], 1.0),
-             lambda t: (torch.ops.spp_zoo.sppf(t, 5),)]
+    calls = [
+        lambda t: torch.ops.spp_zoo.spatial_pyramid_pool(t, [4, 2, 1], "max"),
+        lambda t: torch.ops.spp_zoo.roi_spp(t, rois, [3, 2, 1], 1.0),
+        lambda t: (torch.ops.spp_zoo.sppf(t, 5),),
+    ]
     kernel_results = [call(x) for call in calls]
     monkeypatch.setattr(runtime, "INTERPRET", False)
     cpu = x.cpu()

@@ -26,8 +26,8 @@ def random_rois(k, n, h, w, scale, dtype, device, generator=None):
     size = torch.tensor([w, h, w, h], dtype=torch.float64) / scale
     xy = (torch.rand(k, 4, dtype=torch.float64, generator=generator) * 1.6 - 0.3) * size
     kind = torch.randint(0, 4, (k,), generator=generator)
-    xy[kind == 1, 2:] = xy[kind == 1, :2]                      # zero area
-    xy[kind == 2] = xy[kind == 2][:, [2, 3, 0, 1]]             # possibly inverted
+    xy[kind == 1, 2:] = xy[kind == 1, :2]  # zero area
+    xy[kind == 2] = xy[kind == 2][:, [2, 3, 0, 1]]  # possibly inverted
     xy[kind == 3] = torch.sort(xy[kind == 3].view(-1, 2, 2), dim=1).values.view(-1, 4)  # well formed
     batch = torch.randint(0, n, (k, 1), generator=generator).double()
     return torch.cat([batch, xy], 1).to(dtype).to(device)
@@ -47,9 +47,19 @@ def _check(features, rois, levels, scale, dtype):
     return argmax
 
 
-@given(n=st.integers(1, 2), c=st.integers(1, 4), h=st.integers(1, 17), w=st.integers(1, 17),
-       k=st.integers(0, 9), levels=levels_strategy, scale=st.sampled_from([1.0, 0.5, 0.25, 1 / 16, 0.3, 2.0]),
-       dtype=st.sampled_from(DTYPES), layout=st.sampled_from(LAYOUTS), ties=st.booleans(), seed=st.integers(0, 99))
+@given(
+    n=st.integers(1, 2),
+    c=st.integers(1, 4),
+    h=st.integers(1, 17),
+    w=st.integers(1, 17),
+    k=st.integers(0, 9),
+    levels=levels_strategy,
+    scale=st.sampled_from([1.0, 0.5, 0.25, 1 / 16, 0.3, 2.0]),
+    dtype=st.sampled_from(DTYPES),
+    layout=st.sampled_from(LAYOUTS),
+    ties=st.booleans(),
+    seed=st.integers(0, 99),
+)
 def test_matches_torchvision(device, n, c, h, w, k, levels, scale, dtype, layout, ties, seed):
     gen = torch.Generator().manual_seed(seed)
     features = make_input((n, c, h, w), dtype, device, ties, layout)
@@ -71,16 +81,23 @@ def test_argmax_matches_torchvision(device):
     features = make_input((2, 2, 9, 8), torch.float32, device, ties=True)
     rois = random_rois(10, 2, 9, 8, 0.5, torch.float32, device)
     _, argmax = torch.ops.spp_zoo.roi_spp(features, rois, [3, 2, 1], 0.5)
-    expected = torch.cat([torch.ops.torchvision.roi_pool(cpu_copy(features), cpu_copy(rois), 0.5, n, n)[1].flatten(1)
-                          for n in (3, 2, 1)], 1)
+    expected = torch.cat(
+        [
+            torch.ops.torchvision.roi_pool(cpu_copy(features), cpu_copy(rois), 0.5, n, n)[1].flatten(1)
+            for n in (3, 2, 1)
+        ],
+        1,
+    )
     assert_same(argmax, expected)
 
 
 def test_list_of_boxes_and_empty(device):
     features = make_input((3, 2, 8, 8), torch.float32, device, ties=False)
-    boxes = [torch.tensor([[0.0, 0.0, 5.0, 5.0], [2.0, 1.0, 7.0, 3.0]], device=device),
-             torch.zeros((0, 4), device=device),
-             torch.tensor([[1.0, 1.0, 1.0, 1.0]], device=device)]
+    boxes = [
+        torch.tensor([[0.0, 0.0, 5.0, 5.0], [2.0, 1.0, 7.0, 3.0]], device=device),
+        torch.zeros((0, 4), device=device),
+        torch.tensor([[1.0, 1.0, 1.0, 1.0]], device=device),
+    ]
     out = kernels.roi_spp(features, boxes, (2, 1))
     from torchvision.ops import roi_pool
 
@@ -105,7 +122,7 @@ def test_nan_inf_and_extremes(device, dtype):
     argmax = _check(features, rois, levels, 1.0, dtype)
     start = 0
     for n in levels:  # output layout: per level, (C, n, n) flattened
-        assert (argmax[:, start + n * n:start + 2 * n * n] == -1).all()  # channel 1 is all -inf
+        assert (argmax[:, start + n * n : start + 2 * n * n] == -1).all()  # channel 1 is all -inf
         start += C * n * n
 
 
@@ -113,9 +130,14 @@ def test_fp16_uses_half_arithmetic_like_torchvision(device):
     """Boxes whose bins differ between float16 and float32 arithmetic: float16 must give torchvision's."""
     from torchvision.ops import roi_pool
 
-    boxes = [[16.515625, 13.5625, 22.515625, 9.9609375], [22.09375, 27.84375, 16.03125, 12.0],
-             [22.921875, 7.85546875, 20.765625, 9.3046875], [10.9296875, 13.3203125, 20.703125, 25.140625],
-             [27.84375, 3.294921875, 12.1796875, 7.2734375], [10.1484375, 24.375, 16.421875, 10.6796875]]
+    boxes = [
+        [16.515625, 13.5625, 22.515625, 9.9609375],
+        [22.09375, 27.84375, 16.03125, 12.0],
+        [22.921875, 7.85546875, 20.765625, 9.3046875],
+        [10.9296875, 13.3203125, 20.703125, 25.140625],
+        [27.84375, 3.294921875, 12.1796875, 7.2734375],
+        [10.1484375, 24.375, 16.421875, 10.6796875],
+    ]
     rois = torch.tensor([[0.0, *b] for b in boxes]).half()
     features = torch.randn(1, 1, 24, 24, generator=torch.Generator().manual_seed(0)).half()
     levels, scale = (6, 5, 3), 0.7
@@ -138,9 +160,18 @@ def test_many_channels_and_bin_groups(device):
     _check(features, rois, (8, 2), 0.5, torch.float32)
 
 
-@given(n=st.integers(1, 2), c=st.integers(1, 3), h=st.integers(1, 15), w=st.integers(1, 15),
-       k=st.integers(0, 8), levels=levels_strategy, scale=st.sampled_from([1.0, 0.5, 1 / 16, 0.3, 0.7]),
-       dtype=st.sampled_from(DTYPES), ties=st.booleans(), seed=st.integers(0, 99))
+@given(
+    n=st.integers(1, 2),
+    c=st.integers(1, 3),
+    h=st.integers(1, 15),
+    w=st.integers(1, 15),
+    k=st.integers(0, 8),
+    levels=levels_strategy,
+    scale=st.sampled_from([1.0, 0.5, 1 / 16, 0.3, 0.7]),
+    dtype=st.sampled_from(DTYPES),
+    ties=st.booleans(),
+    seed=st.integers(0, 99),
+)
 def test_pure_torch_reference_equals_torchvision(n, c, h, w, k, levels, scale, dtype, ties, seed):
     """roi_spp_torch (no torchvision operator, for torch-only TorchScript files) is the same function."""
     gen = torch.Generator().manual_seed(seed)
@@ -151,8 +182,13 @@ def test_pure_torch_reference_equals_torchvision(n, c, h, w, k, levels, scale, d
     assert_same(kernels.reference.roi_spp_torch(features, rois, list(levels), scale), expected.detach().to(dtype))
 
 
-HALF_COORDINATE_ROIS = [[0, 2.5, 0.5, 4.5, 6.5], [0, -0.5, -1.5, 1.5, 2.5], [0, 3.5, 1.5, 3.5, 1.5],
-                        [0, 5.5, 4.5, 0.5, 7.5], [0, 1.25, 2.75, 6.25, 3.75]]
+HALF_COORDINATE_ROIS = [
+    [0, 2.5, 0.5, 4.5, 6.5],
+    [0, -0.5, -1.5, 1.5, 2.5],
+    [0, 3.5, 1.5, 3.5, 1.5],
+    [0, 5.5, 4.5, 0.5, 7.5],
+    [0, 1.25, 2.75, 6.25, 3.75],
+]
 
 
 @pytest.mark.parametrize("scale", [1.0, 0.5])

@@ -28,9 +28,17 @@ def _check(x, levels, mode, dtype):
     assert gx.shape == x.shape and gx.dtype == x.dtype
 
 
-@given(n=st.integers(1, 3), c=st.integers(1, 5), h=st.integers(1, 23), w=st.integers(1, 23),
-       levels=levels_strategy, mode=st.sampled_from(["max", "avg"]), dtype=st.sampled_from(DTYPES),
-       layout=st.sampled_from(LAYOUTS), ties=st.booleans())
+@given(
+    n=st.integers(1, 3),
+    c=st.integers(1, 5),
+    h=st.integers(1, 23),
+    w=st.integers(1, 23),
+    levels=levels_strategy,
+    mode=st.sampled_from(["max", "avg"]),
+    dtype=st.sampled_from(DTYPES),
+    layout=st.sampled_from(LAYOUTS),
+    ties=st.booleans(),
+)
 def test_matches_reference(device, n, c, h, w, levels, mode, dtype, layout, ties):
     x = make_input((n, c, h, w), dtype, device, ties, layout)
     _check(x, levels, mode, dtype)
@@ -50,7 +58,7 @@ def test_nan_and_inf_behave_as_reference(device, dtype):
     x = torch.randn(1, 3, 9, 7, dtype=torch.float64).to(dtype)
     x[0, 0, 2, 3] = float("nan")
     x[0, 0, 7, 1] = float("nan")  # two NaNs: the value is NaN, the gradient goes to the last one
-    x[0, 1] = float("-inf")       # all -inf: the first index wins
+    x[0, 1] = float("-inf")  # all -inf: the first index wins
     x[0, 2, 4, 4] = float("inf")
     for mode in ("max", "avg"):
         _check(x.to(device), (4, 3, 2, 1), mode, dtype)
@@ -60,8 +68,9 @@ def test_argmax_matches_pytorch_indices(device):
     """The saved argmax is PyTorch's index, so both paths are interchangeable."""
     x = make_input((2, 3, 11, 7), torch.float32, device, ties=True)
     _, argmax = torch.ops.spp_zoo.spatial_pyramid_pool(x, [4, 2, 1], "max")
-    expected = torch.cat([F.adaptive_max_pool2d(cpu_copy(x), n, return_indices=True)[1].flatten(1)
-                          for n in (4, 2, 1)], 1)
+    expected = torch.cat(
+        [F.adaptive_max_pool2d(cpu_copy(x), n, return_indices=True)[1].flatten(1) for n in (4, 2, 1)], 1
+    )
     assert_same(argmax.long(), expected)
 
 
@@ -78,8 +87,9 @@ def test_gradcheck_float64(device):
     for mode in ("max", "avg"):
         # distinct, well separated values: the max is stable under gradcheck's perturbation
         x = (torch.randperm(30, dtype=torch.float64) / 7).reshape(1, 2, 3, 5).to(device).requires_grad_()
-        assert torch.autograd.gradcheck(lambda t, mode=mode: kernels.spatial_pyramid_pool(t, (3, 2, 1), mode), (x,),
-                                        fast_mode=True)
+        assert torch.autograd.gradcheck(
+            lambda t, mode=mode: kernels.spatial_pyramid_pool(t, (3, 2, 1), mode), (x,), fast_mode=True
+        )
 
 
 @pytest.mark.parametrize("mode", ["max", "avg"])

@@ -19,9 +19,16 @@ def _check(x, k):
     assert_same(gx, ref_gx)
 
 
-@given(n=st.integers(1, 2), c=st.integers(1, 3), h=st.integers(1, 15), w=st.integers(1, 15),
-       k=st.sampled_from([1, 3, 5, 7]), dtype=st.sampled_from(DTYPES), layout=st.sampled_from(LAYOUTS),
-       ties=st.booleans())
+@given(
+    n=st.integers(1, 2),
+    c=st.integers(1, 3),
+    h=st.integers(1, 15),
+    w=st.integers(1, 15),
+    k=st.sampled_from([1, 3, 5, 7]),
+    dtype=st.sampled_from(DTYPES),
+    layout=st.sampled_from(LAYOUTS),
+    ties=st.booleans(),
+)
 def test_matches_reference(device, n, c, h, w, k, dtype, layout, ties):
     _check(make_input((n, c, h, w), dtype, device, ties, layout), k)
 

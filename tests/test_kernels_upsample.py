@@ -27,9 +27,16 @@ def _check(x, pooled, align_corners, dtype):
         assert_near(got.grad, want.grad, dtype, scale=4.0)  # sums of up to H*W/h*w products
 
 
-@given(n=st.integers(1, 2), c=st.integers(1, 4), h=st.integers(1, 15), w=st.integers(1, 15),
-       sizes=st.lists(st.tuples(st.integers(1, 4), st.integers(1, 8), st.integers(1, 8)), max_size=4),
-       align_corners=st.booleans(), dtype=st.sampled_from(DTYPES), layout=st.sampled_from(LAYOUTS))
+@given(
+    n=st.integers(1, 2),
+    c=st.integers(1, 4),
+    h=st.integers(1, 15),
+    w=st.integers(1, 15),
+    sizes=st.lists(st.tuples(st.integers(1, 4), st.integers(1, 8), st.integers(1, 8)), max_size=4),
+    align_corners=st.booleans(),
+    dtype=st.sampled_from(DTYPES),
+    layout=st.sampled_from(LAYOUTS),
+)
 def test_matches_reference(device, n, c, h, w, sizes, align_corners, dtype, layout):
     x = make_input((n, c, h, w), dtype, device, ties=False, layout=layout)
     pooled = [make_input((n, ci, hi, wi), dtype, device, ties=False, layout=layout) for ci, hi, wi in sizes]
@@ -47,8 +54,10 @@ def test_pspnet_pyramid(device, align_corners, size):
 
 def test_same_size_and_downsampling(device):
     x = make_input((1, 2, 9, 7), torch.float32, device, ties=False)
-    pooled = [make_input((1, 2, 9, 7), torch.float32, device, ties=False),    # same size: a copy
-              make_input((1, 1, 20, 15), torch.float32, device, ties=False)]  # larger than x
+    pooled = [
+        make_input((1, 2, 9, 7), torch.float32, device, ties=False),  # same size: a copy
+        make_input((1, 1, 20, 15), torch.float32, device, ties=False),
+    ]  # larger than x
     for align_corners in (False, True):
         _check(x, pooled, align_corners, torch.float32)
 
@@ -80,12 +89,15 @@ def test_gradcheck_float64(device):
     pooled = [torch.randn(1, 2, n, n, dtype=torch.float64, device=device, requires_grad=True) for n in (1, 3)]
     for align_corners in (False, True):
         assert torch.autograd.gradcheck(
-            lambda a, b, c, ac=align_corners: kernels.upsample_concat(a, [b, c], ac), (x, *pooled), fast_mode=True)
+            lambda a, b, c, ac=align_corners: kernels.upsample_concat(a, [b, c], ac), (x, *pooled), fast_mode=True
+        )
 
 
 def test_many_channels_and_wide_levels(device):
     """Several channel blocks per segment and source rows wider than one backward tile."""
     x = make_input((1, 40, 5, 30), torch.float32, device, ties=False)
-    pooled = [make_input((1, 20, 2, 2), torch.float32, device, ties=False),
-              make_input((1, 3, 3, 40), torch.float32, device, ties=False)]
+    pooled = [
+        make_input((1, 20, 2, 2), torch.float32, device, ties=False),
+        make_input((1, 3, 3, 40), torch.float32, device, ties=False),
+    ]
     _check(x, pooled, False, torch.float32)

@@ -28,12 +28,12 @@ def test_wheel_ships_weights_and_data_that_load_offline(tmp_path):
     }
     assert entries, "no weights entry is registered"
     script = f"""
-import json, zoo, zoo.datasets
+import json, zoo, zoo.data
 loaded = {{}}
 for model_name, entry in {entries!r}.items():
     model = zoo.get_model(model_name, weights=entry)
     loaded[entry] = sum(p.numel() for p in model.parameters())
-image, _ = zoo.datasets.SceneSegmentation("test")[0]
+image, _ = zoo.data.SceneSegmentation("test")[0]
 print(json.dumps({{"zoo": zoo.__file__, "loaded": loaded, "image": list(image.shape)}}))
 """
     env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}

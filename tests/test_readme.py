@@ -22,7 +22,7 @@ def test_ci_runs_the_readme_install_and_test_commands():
     ci = [line for line in ROOT.joinpath(".ci/run").read_text().splitlines() if line and not line.startswith("#")]
     assert install in ci and test in ci
     # after the README's test command, only the floor-versions step (its own virtualenv)
-    assert ci.index(install) < ci.index(test) and ci[ci.index(test) + 1:] == [".ci/floors.sh"]
+    assert ci.index(install) < ci.index(test) and ci[ci.index(test) + 1 :] == [".ci/floors.sh"]
 
 
 def _pins() -> dict[str, str]:

@@ -7,7 +7,7 @@ from torchvision.models import ResNet50_Weights, VGG16_BN_Weights
 
 import zoo
 from zoo import Weights, WeightsEnum
-from zoo.pspnet import PSPNet_ResNet50_Weights
+from zoo.models.pspnet import PSPNet_ResNet50_Weights
 
 MODELS = [
     "deconvnet_vgg16", "pspnet_resnet101", "pspnet_resnet50", "spp_detector_resnet50", "spp_detector_zf5",
@@ -154,7 +154,8 @@ def test_deconvnet_backbone_weights(offline_torchvision_weights):
     for block, i in zip(blocks, conv_ids, strict=True):
         torch.testing.assert_close(block[0].weight, source[f"features.{i}.weight"], rtol=0, atol=0)
         torch.testing.assert_close(  # the VGG conv bias is folded into the BN mean
-            block[1].running_mean, source[f"features.{i + 1}.running_mean"] - source[f"features.{i}.bias"])
+            block[1].running_mean, source[f"features.{i + 1}.running_mean"] - source[f"features.{i}.bias"]
+        )
     # the encoder computes VGG's features (eval mode): first stage, conv-bn-relu x2 + pool
     vgg = torchvision.models.vgg16_bn()
     vgg.load_state_dict(source)

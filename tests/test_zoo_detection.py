@@ -13,8 +13,8 @@ from torchvision.models.detection.rpn import RegionProposalNetwork
 from torchvision.ops import box_iou, roi_pool
 
 import zoo
-from zoo import _nms
-from zoo.detection import RoISPPPooler
+from zoo.models import nms as _nms
+from zoo.models.detection import RoISPPPooler
 
 SMALL = {
     "num_classes": 3, "representation_size": 32, "min_size": 128, "max_size": 200,
@@ -96,9 +96,7 @@ def test_given_proposals_are_pooled_with_roi_spp_from_the_shared_map():
     for given, used, size, image in zip(proposals, boxes, batch.image_sizes, images, strict=True):
         scale = torch.tensor([size[1] / image.shape[2], size[0] / image.shape[1]] * 2)
         torch.testing.assert_close(used, given * scale)
-    expected = torch.cat(
-        [roi_pool(features["0"], boxes, n, spatial_scale=1 / 16).flatten(1) for n in (6, 3, 2, 1)], 1
-    )
+    expected = torch.cat([roi_pool(features["0"], boxes, n, spatial_scale=1 / 16).flatten(1) for n in (6, 3, 2, 1)], 1)
     assert pooled["out"].shape == (3, 64 * 50)
     torch.testing.assert_close(pooled["out"], expected, rtol=0, atol=0)
 

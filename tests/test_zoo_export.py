@@ -22,8 +22,10 @@ _BUILDS = {
 # torch 2.11 (the floor version) cannot reduce ((H/2)//4)-style size expressions (sympy PolynomialError in
 # symbolic_shapes) and guards the parity of H/W instead: the exported program then rejects some sizes.
 _EXPORT_GUARDS_PARITY = pytest.mark.xfail(
-    torch.__version__.startswith("2.11."), strict=True,
-    reason="torch 2.11's torch.export guards the parity of H/W for stride-2 trunks (later versions do not)")
+    torch.__version__.startswith("2.11."),
+    strict=True,
+    reason="torch 2.11's torch.export guards the parity of H/W for stride-2 trunks (later versions do not)",
+)
 
 
 def _model(name):
@@ -86,8 +88,13 @@ def test_scripted_pspnet_keeps_train_mode_aux_output_and_errors():
         scripted.eval()(torch.randn(1, 4, 33, 33))
 
 
-@pytest.mark.parametrize("name", ["pspnet_resnet50", *(pytest.param(n, marks=_EXPORT_GUARDS_PARITY) for n in
-                                                     ("sppnet_zf5", "sppnet_resnet50", "deconvnet_vgg16"))])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "pspnet_resnet50",
+        *(pytest.param(n, marks=_EXPORT_GUARDS_PARITY) for n in ("sppnet_zf5", "sppnet_resnet50", "deconvnet_vgg16")),
+    ],
+)
 def test_torch_export_dynamic_height_width(name):
     model, sizes = _model(name)
     model.eval()
@@ -115,6 +122,7 @@ def test_torch_export_reference_path_has_no_custom_ops_and_keeps_the_minimum_siz
 
 def test_onnx_pspnet_matches_eager_at_a_size_the_pyramid_does_not_divide(tmp_path):
     import onnxruntime as ort  # a dev dependency: a missing install fails here rather than skipping
+
     torch.manual_seed(0)
     model = zoo.pspnet_resnet50(num_classes=3).eval()
     x = torch.randn(1, 3, 50, 37)  # 7x5 feature map: bins 3 and 6 overlap

@@ -5,8 +5,8 @@ import torch
 import torch.nn.functional as F
 
 import zoo
-from zoo.backbones import ZF5, DilatedResNet
-from zoo.pspnet import PyramidPoolingModule
+from zoo.models.backbones import ZF5, DilatedResNet
+from zoo.models.pspnet import PyramidPoolingModule
 
 
 def _seed():

@@ -14,8 +14,8 @@ import torch
 from safetensors.torch import load_file
 
 import zoo
-from zoo import tasks
-from zoo.train import TrainConfig, train
+from zoo.engine import tasks
+from zoo.engine.train import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY_CLASSIFIER = {"width": 0.125, "representation_size": 32}
@@ -63,7 +63,7 @@ def test_pspnet_resnet18_backbone_takes_torchvision_resnet18_parameters():
     so ImageNet weights load (``weights_backbone=ResNet18_Weights...``)."""
     from torchvision.models import resnet18
 
-    from zoo.backbones import DilatedBasicResNet
+    from zoo.models.backbones import DilatedBasicResNet
 
     ours = DilatedBasicResNet(18, 1.0, stem_widths=None).state_dict()
     theirs = {k: v for k, v in resnet18().state_dict().items() if not k.startswith("fc.")}
@@ -139,7 +139,7 @@ def test_resume_gives_the_uninterrupted_weights(tmp_path):
 
 def test_logged_val_metrics_are_those_of_the_checkpoint(tmp_path):
     """``--val-size N``: each epoch logs the metrics ``zoo.evaluate`` gives on the first N val items."""
-    from zoo.evaluate import evaluate
+    from zoo.engine.evaluate import evaluate
 
     output = train(_classifier_config(tmp_path / "run", epochs=1, val_size=12))
     (record,) = [json.loads(line) for line in (output / "log.jsonl").read_text().splitlines()]
@@ -214,7 +214,7 @@ SUBSET_METRICS = {
 
 
 def test_every_family_ships_a_weights_entry():
-    from zoo.predict import shipped_entries
+    from zoo.engine.predict import shipped_entries
 
     assert {name for name, _ in shipped_entries()} >= set(SHIPPED)
     total = 0
@@ -231,7 +231,7 @@ def test_every_family_ships_a_weights_entry():
 
 @pytest.mark.parametrize("name", list(SHIPPED))
 def test_eval_of_a_shipped_entry_reproduces_its_metrics_on_a_subset(name):
-    from zoo.evaluate import evaluate, evaluation_settings, load_model
+    from zoo.engine.evaluate import evaluate, evaluation_settings, load_model
 
     entry, limit = SHIPPED[name]
     model, meta = load_model(name, entry)
@@ -256,8 +256,8 @@ def test_eval_command_reproduces_the_registered_metric_of_the_classifier():
 def test_predict_all_writes_a_picture_per_entry_and_example(tmp_path):
     from PIL import Image
 
-    from zoo.datasets import EXAMPLES_DIR
-    from zoo.predict import predict_all
+    from zoo.data import EXAMPLES_DIR
+    from zoo.engine.predict import predict_all
 
     written = predict_all(tmp_path)
     scenes = len(list(EXAMPLES_DIR.glob("scene_*.png")))
@@ -270,7 +270,7 @@ def test_predict_all_writes_a_picture_per_entry_and_example(tmp_path):
 
 
 def test_predict_command_on_an_image_file(tmp_path):
-    from zoo.datasets import EXAMPLES_DIR
+    from zoo.data import EXAMPLES_DIR
 
     image = sorted(EXAMPLES_DIR.glob("scene_*.png"))[0]
     result = _zoo("predict", "pspnet_resnet18", str(image), "--output", str(tmp_path))

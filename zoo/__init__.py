@@ -7,34 +7,52 @@ Registry in the manner of ``torchvision.models``::
     model = zoo.get_model("pspnet_resnet50", num_classes=21)
     zoo.get_model_weights("pspnet_resnet50")  # its weights enum
 
-Submodules :mod:`zoo.hub` (pretrained weights on the Hugging Face Hub), :mod:`zoo.convert` (official
-PSPNet checkpoints) and :mod:`zoo.export` (TorchScript,
-``torch.export``, ONNX) are imported on first attribute access.
+Layout (one-way dependencies, checked by ``lint-imports``): :mod:`zoo.models` (architectures, registry,
+weights enums) on :mod:`kernels` and :mod:`zoo.hub.files`; :mod:`zoo.hub` (pretrained weights on the
+Hugging Face Hub); :mod:`zoo.data` (datasets and transforms, independent of the models);
+:mod:`zoo.engine` (training, evaluation, prediction); :mod:`zoo.convert` (official checkpoints);
+:mod:`zoo.export` (TorchScript, ``torch.export``, ONNX); :mod:`zoo.cli` (``python -m zoo``).
+:mod:`zoo.data`, :mod:`zoo.engine`, :mod:`zoo.convert` and :mod:`zoo.export` are imported on first
+attribute access.
 """
 
 import importlib
 
-from ._api import Weights, WeightsEnum, get_model, get_model_builder, get_model_weights, get_weight, list_models
-from ._common import kernel_path, set_kernel_path
-from .deconvnet import DeconvNet, DeconvNet_VGG16_Weights, deconvnet_vgg16
-from .detection import (
-    SPPDetector_ResNet50_Weights,
-    SPPDetector_ZF5_Weights,
-    SPPNetDetector,
-    spp_detector_resnet50,
-    spp_detector_zf5,
-)
-from .pspnet import (
+# The Hub package first: its pretrained layer builds on the models, which load their files through its
+# file layer (zoo.hub.files), so importing zoo.hub brings in both in that order.
+from . import hub  # noqa: F401  (zoo.hub is public API)
+from .models import (
+    DeconvNet,
+    DeconvNet_VGG16_Weights,
     PSPNet,
     PSPNet_ResNet18_Weights,
     PSPNet_ResNet50_Weights,
     PSPNet_ResNet101_Weights,
+    SPPDetector_ResNet50_Weights,
+    SPPDetector_ZF5_Weights,
+    SPPNet,
+    SPPNet_ResNet50_Weights,
+    SPPNet_ZF5_Weights,
+    SPPNetDetector,
+    Weights,
+    WeightsEnum,
+    deconvnet_vgg16,
+    get_model,
+    get_model_builder,
+    get_model_weights,
+    get_weight,
+    kernel_path,
+    list_models,
     pspnet_loss,
     pspnet_resnet18,
     pspnet_resnet50,
     pspnet_resnet101,
+    set_kernel_path,
+    spp_detector_resnet50,
+    spp_detector_zf5,
+    sppnet_resnet50,
+    sppnet_zf5,
 )
-from .sppnet import SPPNet, SPPNet_ResNet50_Weights, SPPNet_ZF5_Weights, sppnet_resnet50, sppnet_zf5
 
 __all__ = [
     "DeconvNet",
@@ -69,10 +87,18 @@ __all__ = [
     "sppnet_zf5",
 ]
 
-_LAZY_SUBMODULES = ("convert", "export", "hub", "datasets", "transforms")
+#: Submodules imported on first access (start-up time), and the former names of two of them.
+_LAZY_SUBMODULES = {
+    "convert": "zoo.convert",
+    "data": "zoo.data",
+    "engine": "zoo.engine",
+    "export": "zoo.export",
+    "datasets": "zoo.data",
+    "transforms": "zoo.data.transforms",
+}
 
 
 def __getattr__(name: str):
     if name in _LAZY_SUBMODULES:
-        return importlib.import_module(f"{__name__}.{name}")
+        return importlib.import_module(_LAZY_SUBMODULES[name])
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

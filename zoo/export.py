@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 from torch.export import Dim, ExportedProgram
 
-from ._common import kernel_path
+from .models import kernel_path
 
 __all__ = ["torchscript", "export_program", "to_onnx"]
 

@@ -1,14 +1,14 @@
 """What training, evaluation and prediction need to know per task: data, preprocessing, loss and metrics.
 
-Three tasks cover the zoo's families: ``"classification"`` (:class:`~zoo.sppnet.SPPNet`),
-``"detection"`` (:class:`~zoo.detection.SPPNetDetector`) and ``"segmentation"``
-(:class:`~zoo.pspnet.PSPNet`, :class:`~zoo.deconvnet.DeconvNet`). Data comes from :mod:`zoo.datasets`
-(``data="scenes"``: the composited Fashion-MNIST scenes; ``data="trees"``: deepforest's aerial trees,
-detection only).
+Three tasks cover the zoo's families: ``"classification"`` (:class:`~zoo.models.sppnet.SPPNet`),
+``"detection"`` (:class:`~zoo.models.detection.SPPNetDetector`) and ``"segmentation"``
+(:class:`~zoo.models.pspnet.PSPNet`, :class:`~zoo.models.deconvnet.DeconvNet`); each model class says
+which in its ``task`` attribute. Data comes from :mod:`zoo.data` (``data="scenes"``: the composited
+Fashion-MNIST scenes; ``data="trees"``: deepforest's aerial trees, detection only).
 
-Preprocessing is deterministic: images are resized to a fixed square ``image_size`` (classifiers and
-segmenters; the detector resizes itself), scaled to [0, 1] and normalized with
-:data:`zoo.transforms.MEAN` / :data:`zoo.transforms.STD`. The only training augmentation, a horizontal
+Preprocessing is the weights entries' (:mod:`zoo.models.presets`): images are resized to a fixed square
+``image_size`` (classifiers and segmenters; the detector resizes itself), scaled to [0, 1] and
+normalized with the ImageNet mean and standard deviation. The only training augmentation, a horizontal
 flip, is drawn from a generator seeded by ``(seed, epoch, index)``, so a sample's augmentation does not
 depend on the number of processes, the data loader workers or what ran before (resume and
 data-parallel runs see exactly the same samples).
@@ -29,49 +29,38 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .. import data as datasets
+from ..models import registry
+from ..models.presets import normalize, resize_image
+from ..models.pspnet import pspnet_loss
+
 TASKS = ("classification", "detection", "segmentation")
 DATASETS = ("scenes", "trees")
-#: Task names of the Hub model card / config.json.
-HUB_TASKS = {
-    "classification": "image-classification",
-    "detection": "object-detection",
-    "segmentation": "image-segmentation",
-}
 METRIC_DIGITS = 2
+_DEFAULT_IMAGE_SIZE = {"classification": 64, "segmentation": 128, "detection": None}
+
+
+def default_image_size(task: str) -> int | None:
+    """The square training/eval size of a task (None: the detector resizes by its own ``min_size``)."""
+    return _DEFAULT_IMAGE_SIZE[task]
 
 
 def task_of(model: nn.Module) -> str:
-    """The task of a zoo model, from its class."""
-    from .deconvnet import DeconvNet
-    from .detection import SPPNetDetector
-    from .pspnet import PSPNet
-    from .sppnet import SPPNet
-
+    """The task of a zoo model (its class's ``task``)."""
     model = getattr(model, "module", model)  # DistributedDataParallel
-    if isinstance(model, SPPNet):
-        return "classification"
-    if isinstance(model, SPPNetDetector):
-        return "detection"
-    if isinstance(model, (PSPNet, DeconvNet)):
-        return "segmentation"
-    raise TypeError(f"no task is known for a {type(model).__name__}; expected a zoo SPP-net, detector or segmenter")
+    task = getattr(model, "task", None)
+    if task not in TASKS:
+        raise TypeError(f"no task is known for a {type(model).__name__}; expected a zoo SPP-net, detector or segmenter")
+    return task
 
 
 def task_of_builder(name: str) -> str:
-    """The task of a registered model name (without building the full-size model)."""
-    if name.startswith("sppnet_"):
-        return "classification"
-    if name.startswith("spp_detector_"):
-        return "detection"
-    if name.startswith(("pspnet_", "deconvnet_")):
-        return "segmentation"
-    raise ValueError(f"no task is known for the model {name!r}")
+    """The task of a registered model name (without building the model)."""
+    return registry.get_model_task(name)
 
 
 def categories(task: str, data: str) -> list[str]:
     """Class names, index = label, as the model of ``task`` trained on ``data`` predicts them."""
-    from . import datasets
-
     if data == "trees":
         if task != "detection":
             raise ValueError(f"data='trees' serves detection only, not {task}")
@@ -85,8 +74,6 @@ def categories(task: str, data: str) -> list[str]:
 
 def build_dataset(task: str, data: str, split: str, size: int | None = None):
     """The raw dataset (uint8 images, untransformed targets) of ``task`` on ``data``, split ``split``."""
-    from . import datasets
-
     categories(task, data)  # validates the pair
     if split not in ("train", "val", "test"):
         raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
@@ -101,59 +88,11 @@ def build_dataset(task: str, data: str, split: str, size: int | None = None):
 
 
 # ------------------------------------------------------------------------------------------ preprocessing
-def normalize(images: Tensor) -> Tensor:
-    """uint8 (or [0, 1] float) (N, 3, H, W) -> float normalized with zoo.transforms' MEAN/STD."""
-    from .transforms import MEAN, STD
-
-    if images.dtype == torch.uint8:
-        images = images.float().div_(255)
-    mean = torch.tensor(MEAN, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
-    std = torch.tensor(STD, dtype=images.dtype, device=images.device).view(1, 3, 1, 1)
-    return (images - mean) / std
-
-
-def resize_image(image: Tensor, size: int | Sequence[int]) -> Tensor:
-    """A (3, H, W) uint8/float image as float [0, 1] of size ``size`` (bilinear, antialiased)."""
-    hw = [size, size] if isinstance(size, int) else list(size)
-    image = image.float() / 255 if image.dtype == torch.uint8 else image.float()
-    if list(image.shape[-2:]) == hw:
-        return image
-    return F.interpolate(image[None], size=hw, mode="bilinear", antialias=True, align_corners=False)[0].clamp_(0, 1)
-
-
 def resize_mask(mask: Tensor, size: int | Sequence[int]) -> Tensor:
     hw = [size, size] if isinstance(size, int) else list(size)
     if list(mask.shape[-2:]) == hw:
         return mask.long()
     return F.interpolate(mask[None, None].float(), size=hw, mode="nearest")[0, 0].long()
-
-
-class ImagePreprocess:
-    """Inference preprocessing of the classifiers and segmenters: resize to ``size`` x ``size``, [0, 1],
-    normalize. ``__call__`` takes a (3, H, W) uint8 or [0, 1] float image, or a batch (N, 3, H, W).
-    This is the ``transforms`` of their weights entries."""
-
-    def __init__(self, size: int):
-        self.size = int(size)
-
-    def __call__(self, image: Tensor) -> Tensor:
-        if image.dim() == 4:
-            return torch.stack([self(i) for i in image])
-        return normalize(resize_image(image, self.size)[None])[0]
-
-    def __repr__(self) -> str:
-        return f"ImagePreprocess(size={self.size})"
-
-
-class DetectionPreprocess:
-    """Inference preprocessing of the detector: a (3, H, W) uint8 image as float [0, 1] (the model
-    resizes and normalizes itself). The ``transforms`` of the detector's weights entries."""
-
-    def __call__(self, image: Tensor) -> Tensor:
-        return image.float() / 255 if image.dtype == torch.uint8 else image.float()
-
-    def __repr__(self) -> str:
-        return "DetectionPreprocess()"
 
 
 def _flip_generator(seed: int, epoch: int, index: int) -> torch.Generator:
@@ -218,8 +157,6 @@ def compute_loss(task: str, model: nn.Module, x, y) -> Tensor:
     if task == "segmentation":
         out = model(x)
         if isinstance(out, dict):
-            from .pspnet import pspnet_loss
-
             return pspnet_loss(out, y)
         return F.cross_entropy(out, y)
     losses = model(x, y)
@@ -232,6 +169,7 @@ class TaskMetrics:
     returns ``{name: percent rounded to 2 decimals}``."""
 
     def __init__(self, task: str, num_classes: int):
+        # torchmetrics is imported when metrics are made: it adds seconds to every `python -m zoo` start
         from torchmetrics.classification import MulticlassAccuracy, MulticlassJaccardIndex
 
         self.task = task
@@ -290,47 +228,3 @@ def predict_batch(task: str, model: nn.Module, images: list[Tensor], image_size:
     if isinstance(out, dict):
         out = out["out"]
     return out if task == "classification" else list(out)
-
-
-# ------------------------------------------------------------------------------------ weights entries
-#: Class names of the scene data (index = label; the classifiers predict ``SCENE_CLASSES[1:]``). Equal to
-#: :data:`zoo.datasets.CLASSES`, written out so that the model modules need not import the data code.
-SCENE_CLASSES = ("background", "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
-                 "Bag", "Ankle boot")  # fmt: skip
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-RECIPE = "recipes/train_shipped.sh"
-
-
-def scene_weights_meta(
-    *,
-    task: str,
-    num_params: int,
-    file_size: float,
-    metrics: dict[str, float],
-    min_size: tuple[int, int],
-    input_size: tuple[int, int] | None,
-    command: str,
-    time_s: float,
-    **extra: Any,
-) -> dict[str, Any]:
-    """``meta`` of a weights entry trained by ``python -m zoo train`` on the scenes data (schema: :mod:`zoo._api`)."""
-    meta: dict[str, Any] = {
-        "categories": list(SCENE_CLASSES[1:] if task == "classification" else SCENE_CLASSES),
-        "num_params": num_params,
-        "min_size": min_size,
-        "mean": IMAGENET_MEAN,
-        "std": IMAGENET_STD,
-        "dataset": "scenes",
-        "_metrics": {"scenes-test": metrics},
-        "_file_size": file_size,
-        "license": "MIT",
-        "recipe": RECIPE,
-        "source": "trained from scratch by spp-zoo (python -m zoo train) on zoo.datasets' scenes",
-        "_docs": f"Trained on the CPU ({time_s / 60:.0f} min, 2 cores) by `{command}`. Test-split metrics, "
-        "reproduced by `python -m zoo eval`.",
-        **extra,
-    }
-    if input_size is not None:
-        meta["input_size"] = input_size
-    return meta

@@ -25,7 +25,6 @@ from torchvision.ops import Conv2dNormActivation
 import kernels
 from kernels import reference
 
-from ._api import Weights, WeightsEnum, load_weights, override_num_classes, register_model, verify_weights
 from ._common import check_image_batch, init_conv_bn
 from .backbones import (
     BASIC_RESNET_WEIGHTS,
@@ -36,7 +35,8 @@ from .backbones import (
     DilatedResNet,
     _scaled,
 )
-from .tasks import ImagePreprocess, scene_weights_meta
+from .presets import ImagePreprocess, scene_weights_meta
+from .registry import Weights, WeightsEnum, load_weights, override_num_classes, register_model, verify_weights
 
 __all__ = [
     "PSPNet",
@@ -80,9 +80,7 @@ class PyramidPoolingModule(nn.Module):
         super().__init__()
         self.pool = kernels.SpatialPyramidPool(bins, mode="avg")
         self.bins = list(self.pool.levels)
-        self.stages = nn.ModuleList(
-            [Conv2dNormActivation(in_channels, channels, kernel_size=1) for _ in self.bins]
-        )
+        self.stages = nn.ModuleList([Conv2dNormActivation(in_channels, channels, kernel_size=1) for _ in self.bins])
         self.concat = kernels.UpsampleConcat(align_corners)
         self.align_corners = bool(align_corners)
         self.use_kernels = True
@@ -123,6 +121,9 @@ class PSPNet(nn.Module):
         align_corners: bilinear convention of the pyramid upsampling and of the final upsampling
             (True in hszhao/semseg, False in mmsegmentation).
     """
+
+    #: What the model does (the engine reads it: training, evaluation, prediction).
+    task = "segmentation"
 
     def __init__(
         self,
@@ -184,10 +185,10 @@ def pspnet_loss(
 
 
 class PSPNet_ResNet18_Weights(WeightsEnum):
-    """Weights of :func:`pspnet_resnet18`. Meta schema: :mod:`zoo._api`.
+    """Weights of :func:`pspnet_resnet18`. Meta schema: :mod:`zoo.models.registry`.
 
     ``SCENES_V1``: width 0.375 (1.8 M parameters), 11 classes (background + Fashion-MNIST's 10) of
-    :class:`zoo.datasets.SceneSegmentation`, trained from scratch on the CPU; inputs resized to 128 x 128.
+    :class:`zoo.data.SceneSegmentation`, trained from scratch on the CPU; inputs resized to 128 x 128.
     """
 
     SCENES_V1 = Weights(
@@ -213,11 +214,11 @@ class PSPNet_ResNet18_Weights(WeightsEnum):
 
 class PSPNet_ResNet50_Weights(WeightsEnum):
     """Weights of :func:`pspnet_resnet50`. No entries yet: they come with converted or trained
-    checkpoints (see :mod:`zoo.convert`). Meta schema: :mod:`zoo._api`."""
+    checkpoints (see :mod:`zoo.convert`). Meta schema: :mod:`zoo.models.registry`."""
 
 
 class PSPNet_ResNet101_Weights(WeightsEnum):
-    """Weights of :func:`pspnet_resnet101`. No entries yet. Meta schema: :mod:`zoo._api`."""
+    """Weights of :func:`pspnet_resnet101`. No entries yet. Meta schema: :mod:`zoo.models.registry`."""
 
 
 def _pspnet(
@@ -300,7 +301,6 @@ def pspnet_resnet101(
     )  # fmt: skip
 
 
-
 @register_model()
 def pspnet_resnet18(
     *,
@@ -326,7 +326,7 @@ def pspnet_resnet18(
         weights_backbone: torchvision ``ResNet18_Weights`` (ImageNet); needs ``width=1.0`` and then uses
             torchvision's 7x7 stem (leave ``stem_widths`` None).
         width: channel multiplier of the whole network (1.0 = mmsegmentation's widths).
-        stem_widths: deep-stem widths; default :data:`~zoo.backbones.MMSEG_STEM` scaled by ``width``.
+        stem_widths: deep-stem widths; default :data:`~zoo.models.backbones.MMSEG_STEM` scaled by ``width``.
         contract_dilation: first block of layer3/layer4 with half dilation (mmsegmentation's default).
         **kwargs: :class:`PSPNet` options: ``align_corners`` (default False), ``bins``, ``ppm_channels``,
             ``head_channels``, ``aux_channels``, ``dropout``.

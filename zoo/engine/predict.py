@@ -8,7 +8,7 @@ For every image a PNG a person can look at:
 - detectors: the detected boxes (``torchvision.utils.draw_bounding_boxes``) with class and score.
 
 Without a model, :func:`predict_all` runs every weights entry of the registry on the example images the
-package ships (:data:`zoo.datasets.EXAMPLES_DIR`), fully offline.
+package ships (:data:`zoo.data.EXAMPLES_DIR`), fully offline.
 """
 
 from __future__ import annotations
@@ -17,12 +17,18 @@ import functools
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
 from torch import Tensor, nn
+from torchvision.utils import draw_bounding_boxes, draw_segmentation_masks
 
+from ..data import EXAMPLES_DIR
+from ..models.registry import get_model_weights, list_models
 from . import tasks
+from .evaluate import load_model
+from .tasks import default_image_size
 
 __all__ = ["read_image", "predict_image", "predict_files", "predict_all", "PALETTE"]
 
@@ -39,8 +45,6 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".ti
 
 def read_image(path: str | os.PathLike) -> Tensor:
     """A file as a (3, H, W) uint8 RGB tensor; FileNotFoundError / ValueError (naming the file) otherwise."""
-    from PIL import UnidentifiedImageError
-
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"image {str(path)!r} does not exist")
@@ -51,8 +55,6 @@ def read_image(path: str | os.PathLike) -> Tensor:
             rgb = image.convert("RGB")
     except (UnidentifiedImageError, OSError) as error:
         raise ValueError(f"{str(path)!r} is not an image file PIL can read ({error.__class__.__name__})") from None
-    import numpy as np
-
     return torch.from_numpy(np.asarray(rgb).copy()).permute(2, 0, 1).contiguous()
 
 
@@ -95,8 +97,6 @@ def _classification_picture(image: Tensor, logits: Tensor, categories: list[str]
 
 
 def _segmentation_picture(image: Tensor, logits: Tensor, categories: list[str], title: str) -> Image.Image:
-    from torchvision.utils import draw_segmentation_masks
-
     shown = _display(image)
     h, w = shown.shape[-2:]
     labels = F.interpolate(logits[None].float(), size=[h, w], mode="bilinear").argmax(1)[0]
@@ -123,8 +123,6 @@ def _segmentation_picture(image: Tensor, logits: Tensor, categories: list[str], 
 
 
 def _detection_picture(image: Tensor, detection: dict, categories: list[str], title: str) -> Image.Image:
-    from torchvision.utils import draw_bounding_boxes
-
     shown = _display(image)
     scale = shown.shape[-1] / image.shape[-1]
     keep = detection["scores"] >= DETECTION_SCORE
@@ -159,8 +157,6 @@ def _detection_picture(image: Tensor, detection: dict, categories: list[str], ti
 @torch.no_grad()
 def predict_image(model: nn.Module, image: Tensor, meta: dict, title: str) -> Image.Image:
     """The picture of ``model``'s prediction on one (3, H, W) uint8 image (``meta``: its weights' meta)."""
-    from .train import default_image_size
-
     task = tasks.task_of(model)
     categories = list(meta["categories"])
     size = meta.get("input_size")
@@ -192,8 +188,6 @@ def _image_files(paths: list[str]) -> list[Path]:
 def predict_files(model_name: str, weights: str, paths: list[str], output: str | os.PathLike) -> list[Path]:
     """Predict every image of ``paths`` (files or directories) with ``model_name`` and ``weights``;
     write one PNG per image into ``output``; return the written paths."""
-    from .evaluate import load_model
-
     files = _image_files(paths)
     images = [read_image(f) for f in files]  # every file is checked before any work
     model, meta = load_model(model_name, weights)
@@ -209,8 +203,6 @@ def predict_files(model_name: str, weights: str, paths: list[str], output: str |
 
 def shipped_entries() -> list[tuple[str, str]]:
     """(model name, ``"Enum.ENTRY"``) of every registered weights entry, DEFAULT aliases once."""
-    from ._api import get_model_weights, list_models
-
     entries = []
     for name in list_models():
         enum = get_model_weights(name)
@@ -222,8 +214,6 @@ def shipped_entries() -> list[tuple[str, str]]:
 def predict_all(output: str | os.PathLike, examples: str | os.PathLike | None = None) -> list[Path]:
     """Every shipped weights entry on the shipped example images (classifiers on the
     ``classification_*`` pictures, the others on the ``scene_*`` ones); returns the written PNGs."""
-    from .datasets import EXAMPLES_DIR
-
     examples = Path(examples) if examples is not None else EXAMPLES_DIR
     if not examples.is_dir():
         raise FileNotFoundError(f"the examples directory {str(examples)!r} does not exist")

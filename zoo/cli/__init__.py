@@ -1,7 +1,7 @@
 """``python -m zoo``: the zoo's command line.
 
 Commands: ``list``, ``info``, ``download``, ``publish``, ``convert``, ``export`` (and the training
-commands ``train``, ``eval``, ``predict`` of :mod:`zoo.cli_tasks`). ``--help`` works on each. Bad usage
+commands ``train``, ``eval``, ``predict`` of :mod:`zoo.cli.tasks`). ``--help`` works on each. Bad usage
 and bad input print one line, ``zoo <command>: error: ...``, on stderr and exit with code 2; other
 failures (the Hub unreachable, a refused upload) print one line and exit with code 1.
 """
@@ -15,6 +15,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
+
+import torch
+
+from .. import convert, export, hub
+from ..models.registry import get_model, get_model_builder, get_model_weights, get_weight, list_models
+from . import tasks as task_commands
 
 __all__ = ["main", "build_parser"]
 
@@ -31,8 +37,6 @@ class _Parser(argparse.ArgumentParser):
 
 # ---------------------------------------------------------------------------------------------- helpers
 def _weights_entries(model: str) -> list:
-    from ._api import get_model_weights
-
     enum = get_model_weights(model)
     return [enum[name] for name in enum.__members__ if name != "DEFAULT"]
 
@@ -46,8 +50,6 @@ def _metric_text(metrics: dict[str, dict[str, float]] | None) -> str:
 
 def _resolve_entry(name: str):
     """A weights entry from ``"Enum.ENTRY"``, or from a model name (its DEFAULT entry)."""
-    from ._api import get_model_weights, get_weight, list_models
-
     if name in list_models():
         enum = get_model_weights(name)
         if "DEFAULT" not in enum.__members__:
@@ -58,8 +60,6 @@ def _resolve_entry(name: str):
 
 # --------------------------------------------------------------------------------------------- commands
 def _cmd_list(args: argparse.Namespace) -> int:
-    from ._api import get_model_builder, list_models
-
     rows = []
     for model in list_models(args.include or None):
         entries = _weights_entries(model)
@@ -110,9 +110,6 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from . import hub
-    from ._api import get_model_builder, list_models
-
     name = args.name
     if name in list_models():
         builder = get_model_builder(name)
@@ -137,9 +134,6 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_download(args: argparse.Namespace) -> int:
-    from . import hub
-    from ._api import list_models
-
     source = _resolve_entry(args.weights) if args.weights in list_models() else args.weights
     folder = hub.download(source, revision=args.revision, sha256=args.sha256, progress=not args.quiet)
     print(folder)
@@ -147,8 +141,6 @@ def _cmd_download(args: argparse.Namespace) -> int:
 
 
 def _cmd_publish(args: argparse.Namespace) -> int:
-    from . import hub
-
     commit = hub.push_to_hub(
         Path(args.directory), args.repo_id, revision=args.revision, token=args.token, private=args.private,
         commit_message=args.message,
@@ -158,8 +150,6 @@ def _cmd_publish(args: argparse.Namespace) -> int:
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    from . import convert, hub
-
     if not os.path.isfile(args.input):
         raise FileNotFoundError(f"checkpoint {args.input!r} does not exist")
     model = (convert.from_semseg if args.source == "semseg" else convert.from_mmseg)(args.input)
@@ -171,11 +161,6 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    import torch
-
-    from . import export, hub
-    from ._api import get_model, list_models
-
     if args.model in list_models():
         kwargs = json.loads(args.kwargs) if args.kwargs else {}
         if not isinstance(kwargs, dict):
@@ -245,18 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, nargs=2, default=(224, 224), metavar=("H", "W"), help="example input size")
     p.set_defaults(func=_cmd_export)
 
-    _add_task_commands(commands)
+    task_commands.add_commands(commands)
     return parser
-
-
-def _add_task_commands(commands) -> None:
-    """The training commands (``train``, ``eval``, ``predict``) live beside the models in zoo.cli_tasks."""
-    from importlib.util import find_spec
-
-    if find_spec("zoo.cli_tasks") is not None:
-        from . import cli_tasks
-
-        cli_tasks.add_commands(commands)
 
 
 def _one_line(error: BaseException) -> str:

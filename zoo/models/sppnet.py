@@ -16,10 +16,10 @@ from torch import Tensor, nn
 import kernels
 from kernels import reference
 
-from ._api import Weights, WeightsEnum, load_weights, override_num_classes, register_model, verify_weights
 from ._common import check_image_batch
 from .backbones import RESNET_WEIGHTS, ZF5, resnet_trunk
-from .tasks import ImagePreprocess, scene_weights_meta
+from .presets import ImagePreprocess, scene_weights_meta
+from .registry import Weights, WeightsEnum, load_weights, override_num_classes, register_model, verify_weights
 
 __all__ = ["SPPNet", "SPPNet_ZF5_Weights", "SPPNet_ResNet50_Weights", "sppnet_zf5", "sppnet_resnet50"]
 
@@ -41,6 +41,9 @@ class SPPNet(nn.Module):
         dropout: dropout after fc6 and fc7.
         min_input_size: inputs smaller than this (per side) are rejected with a ValueError.
     """
+
+    #: What the model does (the engine reads it: training, evaluation, prediction).
+    task = "classification"
 
     levels: list[int]
     use_kernels: bool
@@ -83,10 +86,10 @@ class SPPNet(nn.Module):
 
 
 class SPPNet_ZF5_Weights(WeightsEnum):
-    """Weights of :func:`sppnet_zf5`. Meta schema: :mod:`zoo._api`.
+    """Weights of :func:`sppnet_zf5`. Meta schema: :mod:`zoo.models.registry`.
 
     ``SCENES_V1``: a compact SPP-net (``width=0.25``: ZF-5 at a quarter of its channels, fc6/fc7 of 256; 1.1 M
-    parameters), the 10 Fashion-MNIST classes of :class:`zoo.datasets.SceneClassification`, trained from scratch
+    parameters), the 10 Fashion-MNIST classes of :class:`zoo.data.SceneClassification`, trained from scratch
     on the CPU with multi-size training (48, 64, 80 in turn); metrics at 64 x 64 (any size >= 23 works: see the
     README's single- vs multi-size table).
     """
@@ -112,7 +115,7 @@ class SPPNet_ZF5_Weights(WeightsEnum):
 
 
 class SPPNet_ResNet50_Weights(WeightsEnum):
-    """Weights of :func:`sppnet_resnet50`. No entries yet. Meta schema: :mod:`zoo._api`."""
+    """Weights of :func:`sppnet_resnet50`. No entries yet. Meta schema: :mod:`zoo.models.registry`."""
 
 
 @register_model()

@@ -11,6 +11,10 @@ import json
 import sys
 from typing import Any
 
+from ..engine.evaluate import evaluate, evaluation_settings, load_model
+from ..engine.predict import predict_all, predict_files
+from ..engine.train import TrainConfig, config_command, train
+
 __all__ = ["add_commands", "run_train", "run_eval", "run_predict"]
 
 
@@ -35,8 +39,6 @@ def _kwarg(text: str) -> tuple[str, Any]:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from .train import TrainConfig, config_command, train
-
     config = TrainConfig(
         model=args.model,
         kwargs=dict(args.kwarg or []),
@@ -63,8 +65,6 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate, evaluation_settings, load_model
-
     model, meta = load_model(args.model, args.weights)
     settings = evaluation_settings(meta)
     data = args.data or settings["data"]
@@ -87,8 +87,6 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from .predict import predict_all, predict_files
-
     if args.all or args.model is None:
         if args.images:
             raise ValueError("images need a MODEL (without one, predict runs every weights entry on the examples)")

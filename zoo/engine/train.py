@@ -1,6 +1,6 @@
-"""Training of the zoo's models on :mod:`zoo.datasets`: ``python -m zoo train MODEL ...``.
+"""Training of the zoo's models on :mod:`zoo.data`: ``python -m zoo train MODEL ...``.
 
-One engine for every family (task from the model, see :mod:`zoo.tasks`): AdamW with linear warmup and
+One engine for every family (task from the model, see :mod:`zoo.engine.tasks`): AdamW with linear warmup and
 cosine decay per step, a global batch of ``batch_size`` images, seeded and reproducible, checkpoints in
 Hub layout (:func:`zoo.hub.save_pretrained`) after every epoch with the optimizer, scheduler, RNG and
 step counters beside them (``training_state.pt``), and ``resume`` continuing a run exactly where it
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import platform
 import shlex
@@ -36,20 +37,22 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
+from safetensors.torch import load_file
 from torch import nn
+from torch.utils.data import DataLoader, DistributedSampler, Subset
+from tqdm.auto import tqdm
 
+from ..data import collate_detection
+from ..hub.pretrained import HUB_TASKS, save_pretrained
+from ..models.presets import IMAGENET_MEAN, IMAGENET_STD
+from ..models.registry import get_model, get_model_builder
 from . import tasks
-from .datasets import collate_detection
+from .evaluate import evaluate
+from .tasks import default_image_size
 
 __all__ = ["TrainConfig", "train", "TRAINING_STATE", "default_image_size"]
 
 TRAINING_STATE = "training_state.pt"
-_DEFAULT_IMAGE_SIZE = {"classification": 64, "segmentation": 128, "detection": None}
-
-
-def default_image_size(task: str) -> int | None:
-    """The square training/eval size of a task (None: the detector resizes by its own ``min_size``)."""
-    return _DEFAULT_IMAGE_SIZE[task]
 
 
 @dataclass
@@ -97,8 +100,6 @@ class TrainConfig:
     command: str = ""
 
     def validate(self) -> None:
-        from ._api import get_model_builder
-
         get_model_builder(self.model)  # ValueError naming the unknown model
         task = tasks.task_of_builder(self.model)
         tasks.categories(task, self.data)
@@ -144,8 +145,6 @@ def _hardware(device: torch.device, world: int) -> str:
 
 # ---------------------------------------------------------------------------------------------- schedule
 def _lr_lambda(total_steps: int, warmup: float):
-    import math
-
     warmup_steps = max(1, int(round(warmup * total_steps)))
 
     def factor(step: int) -> float:
@@ -158,8 +157,6 @@ def _lr_lambda(total_steps: int, warmup: float):
 
 
 def _build_model(config: TrainConfig, task: str, categories: list[str]) -> nn.Module:
-    from ._api import get_model
-
     kwargs = dict(config.kwargs)
     kwargs.setdefault("num_classes", len(categories))
     if config.model.startswith("pspnet_"):
@@ -168,16 +165,14 @@ def _build_model(config: TrainConfig, task: str, categories: list[str]) -> nn.Mo
 
 
 def _metadata(config: TrainConfig, task: str, categories: list[str], model: nn.Module, extra: dict) -> dict:
-    from .transforms import MEAN, STD
-
     size = config.image_size or default_image_size(task)
     meta: dict[str, Any] = {
         "categories": categories,
-        "mean": list(MEAN),
-        "std": list(STD),
-        "task": tasks.HUB_TASKS[task],
+        "mean": list(IMAGENET_MEAN),
+        "std": list(IMAGENET_STD),
+        "task": HUB_TASKS[task],
         "dataset": config.data,
-        "source": "trained with spp-zoo's `python -m zoo train` (zoo/train.py)",
+        "source": "trained with spp-zoo's `python -m zoo train` (zoo/engine/train.py)",
         "license": "MIT",
         "description": f"{config.model} trained from scratch on spp-zoo's {config.data} data",
     }
@@ -190,8 +185,6 @@ def _metadata(config: TrainConfig, task: str, categories: list[str], model: nn.M
 
 
 def _save_checkpoint(model: nn.Module, output: Path, metadata: dict, state: dict) -> None:
-    from .hub import save_pretrained
-
     output.mkdir(parents=True, exist_ok=True)
     save_pretrained(model, output, metadata=metadata)
     tmp = output / (TRAINING_STATE + ".tmp")
@@ -218,9 +211,7 @@ def _log(rank: int, output: Path | None, record: dict) -> None:
 
 
 def _validate(task, model, config, device) -> dict[str, float]:
-    """``zoo.evaluate`` on the first ``config.val_size`` val items; the model goes back to training mode."""
-    from .evaluate import evaluate
-
+    """``zoo.engine.evaluate`` on the first ``config.val_size`` val items; the model goes back to training mode."""
     size = config.image_size or default_image_size(task)
     metrics = evaluate(model, data=config.data, split="val", image_size=size, limit=config.val_size, device=device)
     model.train()
@@ -234,10 +225,6 @@ def train(config: TrainConfig, *, resume: str | os.PathLike | None = None, stop_
     ``command`` come from ``config``) and training continues after its last finished epoch.
     ``stop_after``: stop once this many epochs (in total) are done, as if interrupted there.
     """
-    from safetensors.torch import load_file
-    from torch.utils.data import DataLoader, DistributedSampler, Subset
-    from tqdm.auto import tqdm
-
     state = None
     if resume is not None:
         state = load_training_state(resume)

@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 import torch
 from torch import Tensor
 
-from .pspnet import PSPNet, pspnet_resnet50, pspnet_resnet101
+from ..models.pspnet import PSPNet, pspnet_resnet50, pspnet_resnet101
 
 __all__ = ["from_semseg", "from_mmseg"]
 
@@ -43,9 +43,7 @@ def _read_state_dict(path_or_state_dict) -> dict[str, Tensor]:
     elif isinstance(path_or_state_dict, Mapping):
         checkpoint = path_or_state_dict
     else:
-        raise TypeError(
-            f"path_or_state_dict must be a path or a state dict, got {type(path_or_state_dict).__name__}"
-        )
+        raise TypeError(f"path_or_state_dict must be a path or a state dict, got {type(path_or_state_dict).__name__}")
     if "state_dict" in checkpoint and isinstance(checkpoint["state_dict"], Mapping):
         checkpoint = checkpoint["state_dict"]
     state = {}
@@ -109,7 +107,7 @@ def _rename(
 
 
 def from_semseg(path_or_state_dict, **kwargs) -> PSPNet:
-    """A :class:`~zoo.pspnet.PSPNet` equal to hszhao/semseg's PSPNet50/101 checkpoint (eval mode).
+    """A :class:`~zoo.models.pspnet.PSPNet` equal to hszhao/semseg's PSPNet50/101 checkpoint (eval mode).
 
     ``kwargs`` go to the builder (e.g. ``bins`` when the checkpoint did not use (1, 2, 3, 6)).
     semseg's network needs (H - 1) % 8 == 0 and upsamples to exactly (H, W) then; the converted model
@@ -144,7 +142,7 @@ def from_semseg(path_or_state_dict, **kwargs) -> PSPNet:
 
 
 def from_mmseg(path_or_state_dict, **kwargs) -> PSPNet:
-    """A :class:`~zoo.pspnet.PSPNet` equal to mmsegmentation's PSPNet R-50-D8 / R-101-D8 checkpoint (eval mode).
+    """A :class:`~zoo.models.pspnet.PSPNet` equal to mmsegmentation's PSPNet R-50-D8 / R-101-D8 checkpoint (eval mode).
 
     ``kwargs`` go to the builder (e.g. ``bins`` if the config changed ``pool_scales``).
     """

@@ -20,8 +20,8 @@ from torchvision.models import (
 from torchvision.models.resnet import BasicBlock
 from torchvision.ops import Conv2dNormActivation
 
-from ._api import verify_weights
 from ._common import init_conv_bn
+from .registry import verify_weights
 
 __all__ = [
     "ZF5",
@@ -171,9 +171,7 @@ class DilatedResNet(nn.Module):
         if depth not in _RESNET_BUILDERS:
             raise ValueError(f"depth must be one of {sorted(_RESNET_BUILDERS)}, got {depth!r}")
         stem_widths = _stem_widths_arg(stem_widths)
-        weights_backbone = verify_weights(
-            weights_backbone, RESNET_WEIGHTS[depth], f"resnet{depth}", "weights_backbone"
-        )
+        weights_backbone = verify_weights(weights_backbone, RESNET_WEIGHTS[depth], f"resnet{depth}", "weights_backbone")
         if weights_backbone is not None and stem_widths is not None:
             raise ValueError(
                 f"weights_backbone={weights_backbone!r} was trained with torchvision's 7x7 stem; "
@@ -211,7 +209,6 @@ class DilatedResNet(nn.Module):
         c3 = self.layer3(x)
         c4 = self.layer4(c3)
         return c3, c4
-
 
 
 class DilatedBasicResNet(nn.Module):

@@ -28,18 +28,24 @@ import fnmatch
 import functools
 from collections.abc import Callable, Iterable
 from inspect import signature
+from pathlib import Path
 from typing import Any, TypeVar, get_args, get_type_hints
 
 import torch
+from safetensors.torch import load_file
 from torch import nn
 from torchvision.models import Weights as _TorchvisionWeights
 from torchvision.models import WeightsEnum as _TorchvisionWeightsEnum
+
+from ..hub import files
+from ..hub.files import DEFAULT_HUB_ORG
 
 __all__ = [
     "Weights",
     "WeightsEnum",
     "get_model",
     "get_model_builder",
+    "get_model_task",
     "get_model_weights",
     "get_weight",
     "list_models",
@@ -52,7 +58,7 @@ class Weights(_TorchvisionWeights):
 
     Keyword-only: ``repo`` is the repository name without its organisation, ``{model}.{tag}``
     (timm/smp style); the repo id is ``{org}/{repo}`` with the organisation resolved at load time
-    (argument, else ``$SPP_ZOO_HUB_ORG``, else ``spp-zoo``: see :func:`zoo.hub.repo_id`). ``revision``
+    (argument, else ``$SPP_ZOO_HUB_ORG``, else ``spp-zoo``: see :func:`zoo.hub.files.repo_id`). ``revision``
     (branch, tag or commit) and ``sha256`` (hex digest of ``model.safetensors``) pin the file; a file
     with another digest is never used. ``transforms`` builds the preprocessing, ``meta`` follows the
     schema in this module's docstring. ``url`` is the default Hub address of the file, for display.
@@ -80,14 +86,10 @@ class Weights(_TorchvisionWeights):
     __hash__ = None
 
 
-#: Organisation of the zoo's Hub repositories unless an argument or ``$SPP_ZOO_HUB_ORG`` names another.
-DEFAULT_HUB_ORG = "spp-zoo"
-
-
 class WeightsEnum(_TorchvisionWeightsEnum):
     """Base class of the zoo's weights enums (a torchvision ``WeightsEnum`` of :class:`Weights`).
 
-    Files come through :mod:`zoo.hub`: downloaded from the Hub (or a mirror, ``HF_ENDPOINT``) into the
+    Files come through :mod:`zoo.hub.files`: downloaded from the Hub (or a mirror, ``HF_ENDPOINT``) into the
     Hugging Face cache, pinned by revision and sha256, or taken from the copy shipped inside the
     package when the Hub cannot serve them.
     """
@@ -109,15 +111,15 @@ class WeightsEnum(_TorchvisionWeightsEnum):
 
     def get_state_dict(self, progress: bool = True, check_hash: bool = True) -> dict[str, torch.Tensor]:
         """The state dict of this entry (verified against its ``sha256``; ``check_hash`` cannot turn that off)."""
-        from . import hub
-
-        return hub.load_entry_state_dict(self, progress=progress)
+        return load_file(str(self._folder(progress) / files.WEIGHTS_NAME))
 
     def get_config(self, progress: bool = True) -> dict[str, Any]:
         """The ``config.json`` published with this entry (architecture, builder kwargs, metadata)."""
-        from . import hub
+        return files.read_config(self._folder(progress) / files.CONFIG_NAME)
 
-        return hub.load_entry_config(self, progress=progress)
+    def _folder(self, progress: bool) -> Path:
+        """The verified local folder of this entry (:func:`zoo.hub.files.entry_folder`)."""
+        return files.entry_folder(self.repo, self.revision, self.sha256, progress)
 
 
 E = TypeVar("E", bound=_TorchvisionWeightsEnum)
@@ -256,6 +258,16 @@ def get_model_builder(name: str) -> Callable[..., nn.Module]:
 def get_model(name: str, **config: Any) -> nn.Module:
     """Build the model registered under ``name`` with the builder's keyword arguments."""
     return get_model_builder(name)(**config)
+
+
+def get_model_task(name: str) -> str:
+    """The task of a registered model (``"classification"``, ``"detection"`` or ``"segmentation"``): the
+    ``task`` of the class its builder is annotated to return, so that no model is built to ask."""
+    fn = get_model_builder(name)
+    task = getattr(get_type_hints(fn).get("return"), "task", None)
+    if not isinstance(task, str):
+        raise ValueError(f"the builder {name!r} does not name a return class with a 'task'")
+    return task
 
 
 def get_model_weights(name: str | Callable[..., nn.Module]) -> type[WeightsEnum]:

@@ -1,6 +1,6 @@
 """Evaluation of a model with weights on a test split: ``python -m zoo eval MODEL --weights ENTRY [--json]``.
 
-The metrics (see :mod:`zoo.tasks`) are computed in eval mode, deterministically on the CPU, over the
+The metrics (see :mod:`zoo.engine.tasks`) are computed in eval mode, deterministically on the CPU, over the
 whole split (or its first ``limit`` items), in the order of the dataset. For a shipped weights entry
 this reproduces the ``meta["_metrics"]`` registered with it exactly.
 """
@@ -13,8 +13,12 @@ from typing import Any
 
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
+from ..hub.pretrained import from_pretrained, load_config
+from ..models.registry import get_model, get_model_builder, get_model_weights, verify_weights
 from . import tasks
+from .tasks import default_image_size
 
 __all__ = ["evaluate", "load_model", "evaluation_settings"]
 
@@ -25,12 +29,8 @@ def load_model(name: str, weights: str, device: torch.device | str = "cpu") -> t
     ``weights``: an entry of the model's enum (``"ENTRY"``, ``"Enum.ENTRY"``, ``"DEFAULT"``), or a
     directory in Hub layout (e.g. a ``zoo train`` checkpoint) holding a ``name`` model.
     """
-    from ._api import get_model, get_model_builder, get_model_weights, verify_weights
-
     builder = get_model_builder(name)
     if os.sep in weights or weights.startswith(".") or Path(weights).is_dir():
-        from .hub import from_pretrained, load_config
-
         directory = Path(weights)
         if not directory.is_dir():
             raise FileNotFoundError(f"--weights: the directory {weights!r} does not exist")
@@ -70,10 +70,6 @@ def evaluate(
     ``image_size``: the square input size of classifiers and segmenters (the task default when None).
     ``limit``: evaluate the first ``limit`` items only.
     """
-    from tqdm.auto import tqdm
-
-    from .train import default_image_size
-
     task = tasks.task_of(model)
     dataset = tasks.build_dataset(task, data, split)
     if limit is not None:

@@ -21,9 +21,9 @@ from torch import Tensor, nn
 from torchvision.models import VGG16_BN_Weights, vgg16_bn
 from torchvision.ops import Conv2dNormActivation
 
-from ._api import Weights, WeightsEnum, load_weights, override_num_classes, register_model, verify_weights
 from ._common import check_image_batch, init_conv_bn
-from .tasks import ImagePreprocess, scene_weights_meta
+from .presets import ImagePreprocess, scene_weights_meta
+from .registry import Weights, WeightsEnum, load_weights, override_num_classes, register_model, verify_weights
 
 __all__ = ["DeconvNet", "DeconvNet_VGG16_Weights", "deconvnet_vgg16"]
 
@@ -73,6 +73,9 @@ class DeconvNet(nn.Module):
         width: channel multiplier of every layer (1.0 = the paper; smaller only for quick tests).
         fc_channels: width of fc6/fc7 before scaling (4096).
     """
+
+    #: What the model does (the engine reads it: training, evaluation, prediction).
+    task = "segmentation"
 
     min_input_size: int
 
@@ -143,11 +146,11 @@ class DeconvNet(nn.Module):
 
 
 class DeconvNet_VGG16_Weights(WeightsEnum):
-    """Weights of :func:`deconvnet_vgg16`. Meta schema: :mod:`zoo._api`.
+    """Weights of :func:`deconvnet_vgg16`. Meta schema: :mod:`zoo.models.registry`.
 
     ``SCENES_V1``: a compact DeconvNet (``width=0.125``, ``fc_channels=1024``: every layer at 1/8 of the paper's
     width, 1.3 M parameters), 11 classes (background + Fashion-MNIST's 10) of
-    :class:`zoo.datasets.SceneSegmentation`, trained from scratch on the CPU; inputs resized to 224 x 224.
+    :class:`zoo.data.SceneSegmentation`, trained from scratch on the CPU; inputs resized to 224 x 224.
     """
 
     SCENES_V1 = Weights(

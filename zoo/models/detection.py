@@ -5,7 +5,7 @@ feature map by :class:`kernels.RoISPP` at levels {6, 3, 2, 1} (50 bins, torchvis
 conventions, ``spatial_scale`` = 1 / feature stride), then fc6/fc7 (4096, ReLU, dropout), class
 scores over ``num_classes`` (background included, torchvision's convention) and per-class box
 regression, then per-class NMS (torchvision's ``batched_nms`` in eager mode; when scripted, the
-pure-PyTorch, result-identical one of :mod:`zoo._nms`).
+pure-PyTorch, result-identical one of :mod:`zoo.models.nms`).
 
 Region proposals come from a built-in region proposal network (so the model runs end to end from an
 image, is trainable and scriptable), or from boxes the caller passes in (e.g. selective search, as in
@@ -16,7 +16,7 @@ torchvision's detection API.
 
 A TorchScript file of a detector loads and runs with ``torch`` alone (not ``torchvision``, ``zoo`` nor
 ``kernels``): scripted, RoI-SPP runs ``kernels.reference.roi_spp_torch`` and the RPN / box-head
-post-processing and training-time matching use :mod:`zoo._nms`, so the file holds no
+post-processing and training-time matching use :mod:`zoo.models.nms`, so the file holds no
 ``torch.ops.torchvision`` operator (torchvision's pure-Python detection code is compiled into it).
 Note that torchvision's ``GeneralizedRCNNTransform`` rounds the resized image size differently when
 scripted (a 100-pixel side scaled by 1.28 gives 128 eager, 127 scripted), so eager and scripted
@@ -42,10 +42,10 @@ from torchvision.ops._utils import convert_boxes_to_roi_format
 import kernels
 from kernels import reference
 
-from . import _nms
-from ._api import Weights, WeightsEnum, load_weights, override_num_classes, register_model, verify_weights
+from . import nms as _nms
 from .backbones import RESNET_WEIGHTS, ZF5, resnet_trunk
-from .tasks import DetectionPreprocess, scene_weights_meta
+from .presets import DetectionPreprocess, scene_weights_meta
+from .registry import Weights, WeightsEnum, load_weights, override_num_classes, register_model, verify_weights
 
 __all__ = [
     "RoISPPPooler",
@@ -64,7 +64,7 @@ SPP_LEVELS = (6, 3, 2, 1)
 
 def _batched_nms(boxes: Tensor, scores: Tensor, idxs: Tensor, iou_threshold: float) -> Tensor:
     """torchvision's C++/CUDA NMS in eager mode (fast, no host sync); its pure-PyTorch equal
-    (:func:`zoo._nms.batched_nms`, same kept indices) when scripted, so the file needs only torch."""
+    (:func:`zoo.models.nms.batched_nms`, same kept indices) when scripted, so the file needs only torch."""
     if torch.jit.is_scripting():
         return _nms.batched_nms(boxes, scores, idxs, iou_threshold)
     return torchvision.ops.batched_nms(boxes, scores, idxs, iou_threshold)
@@ -124,10 +124,10 @@ class SPPBoxHead(nn.Module):
 
 
 class SPPRegionProposalNetwork(RegionProposalNetwork):
-    """torchvision's ``RegionProposalNetwork`` with :mod:`zoo._nms` box operations (same results).
+    """torchvision's ``RegionProposalNetwork`` with :mod:`zoo.models.nms` box operations (same results).
 
     ``filter_proposals`` is re-implemented (torchvision's calls ``torchvision::nms``) and the training
-    matcher's IoU is :func:`zoo._nms.box_iou` (torchvision's ``box_iou`` also compiles a
+    matcher's IoU is :func:`zoo.models.nms.box_iou` (torchvision's ``box_iou`` also compiles a
     ``torchvision::box_iou_rotated`` branch), so the scripted module holds no torchvision operator.
     """
 
@@ -175,7 +175,7 @@ class SPPRegionProposalNetwork(RegionProposalNetwork):
 
 
 class SPPRoIHeads(RoIHeads):
-    """torchvision's ``RoIHeads`` (box branch) with :mod:`zoo._nms` box operations (same results).
+    """torchvision's ``RoIHeads`` (box branch) with :mod:`zoo.models.nms` box operations (same results).
 
     ``postprocess_detections`` (torchvision's calls ``torchvision::nms``) and ``assign_targets_to_proposals``
     (torchvision's ``box_iou`` compiles a ``torchvision::box_iou_rotated`` branch) are re-implemented.
@@ -261,6 +261,9 @@ class SPPNetDetector(GeneralizedRCNN):
         min_size, max_size: image resizing (SPP-net's single-scale detection uses a shorter side of 688).
         rpn_*, box_*: as torchvision's ``FasterRCNN``.
     """
+
+    #: What the model does (the engine reads it: training, evaluation, prediction).
+    task = "detection"
 
     def __init__(
         self,
@@ -369,11 +372,11 @@ class SPPNetDetector(GeneralizedRCNN):
 
 
 class SPPDetector_ZF5_Weights(WeightsEnum):
-    """Weights of :func:`spp_detector_zf5`. Meta schema: :mod:`zoo._api`.
+    """Weights of :func:`spp_detector_zf5`. Meta schema: :mod:`zoo.models.registry`.
 
     ``SCENES_V1``: a compact detector (``trunk_width=0.25``, fc6/fc7 of 256, images resized to a shorter side
     of 256 (longer at most 384), anchors 16..256; 1.2 M parameters), 10 classes + background of
-    :class:`zoo.datasets.SceneDetection`, trained from scratch on the CPU.
+    :class:`zoo.data.SceneDetection`, trained from scratch on the CPU.
     """
 
     SCENES_V1 = Weights(
@@ -399,7 +402,7 @@ class SPPDetector_ZF5_Weights(WeightsEnum):
 
 
 class SPPDetector_ResNet50_Weights(WeightsEnum):
-    """Weights of :func:`spp_detector_resnet50`. No entries yet. Meta schema: :mod:`zoo._api`."""
+    """Weights of :func:`spp_detector_resnet50`. No entries yet. Meta schema: :mod:`zoo.models.registry`."""
 
 
 @register_model()

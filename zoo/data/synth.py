@@ -1,4 +1,4 @@
-"""Data sources, shipped assets and the scene compositor behind :mod:`zoo.datasets`.
+"""Data sources, shipped assets and the scene compositor behind :mod:`zoo.data`.
 
 Everything here is numpy + Pillow, deterministic for a given ``numpy.random.Generator``: Pillow's
 resampling is integer arithmetic, and the compositor does only exactly rounded float operations
@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
+DATA_DIR = Path(__file__).resolve().parent
 GLYPH_FILE = DATA_DIR / "fashion_mnist_subset.npz"
 BACKGROUND_DIR = DATA_DIR / "backgrounds"
 TREE_DIR = DATA_DIR / "trees"

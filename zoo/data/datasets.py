@@ -20,7 +20,7 @@ points to the idx files), else the shipped subset (100 per class). Val and test 
 Boxes are float XYXY in pixel-edge coordinates: an instance whose pixels span columns ``c0..c1`` (inclusive) has
 ``x1 = c0`` and ``x2 = c1 + 1`` (so flips and resizes of ``torchvision.transforms.v2`` keep boxes and masks aligned).
 
-Command line: ``python -m zoo.datasets stats`` prints the statistics of the splits; ``... examples`` rewrites the
+Command line: ``python -m zoo.data.datasets stats`` prints the statistics of the splits; ``... examples`` rewrites the
 shipped example images; ``... export DIR --split test`` writes a split as PNG files + JSON for inspection;
 ``... build-assets`` rebuilds the shipped assets from the installed sources.
 """
@@ -42,7 +42,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
-from . import _scene_synth as synth
+from . import synth
 
 __all__ = [
     "CLASSES",
@@ -214,7 +214,7 @@ class SceneSegmentation(_SceneDataset):
         split: "train", "val" or "test".
         root: directory of Fashion-MNIST's idx files for the train split (then they must be there); default:
             $SPP_ZOO_FASHION_MNIST or /usr/share/datasets/fashion-mnist when present. val and test ignore it.
-        transforms: callable ``(image, mask) -> (image, mask)``, e.g. :class:`zoo.transforms.SegmentationPreset`.
+        transforms: callable ``(image, mask) -> (image, mask)``, e.g. :class:`zoo.data.transforms.SegmentationPreset`.
         size: number of items (default ``SCENE_SPLIT_SIZES[split]``); item i does not depend on it.
         glyphs: "auto" (full Fashion-MNIST train set when available, else the shipped subset), "full" (required;
             FileNotFoundError naming the install step otherwise) or "subset" (shipped subset, same on every machine).
@@ -234,7 +234,7 @@ class SceneDetection(_SceneDataset):
     "masks": tv_tensors.Mask uint8 (K, H, W)}``; every box is the tight pixel-edge box of its (non-empty) mask.
 
     Arguments as :class:`SceneSegmentation`; transforms take ``(image, target)``, e.g.
-    :class:`zoo.transforms.DetectionPreset`.
+    :class:`zoo.data.transforms.DetectionPreset`.
     """
 
     def __getitem__(self, index: int) -> tuple[Any, Any]:
@@ -255,7 +255,7 @@ class SceneClassification(_GlyphDataset):
     object per image at a random scale, each side 48..128 px.
 
     Arguments as :class:`SceneSegmentation` (default sizes ``CLASSIFICATION_SPLIT_SIZES``); transforms take
-    ``(image, label)``, e.g. :class:`zoo.transforms.ClassificationPreset`.
+    ``(image, label)``, e.g. :class:`zoo.data.transforms.ClassificationPreset`.
     """
 
     _VIEW = _VIEW_CLASSIFICATION
@@ -520,7 +520,7 @@ def export(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m zoo.datasets", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m zoo.data.datasets", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     stats = commands.add_parser("stats", help="print dataset statistics as JSON")
     stats.add_argument("--split", choices=SPLITS, action="append", help="split(s) (default: val and test)")

@@ -1,0 +1,298 @@
+"""The Hub's file layer: download, verify, cache and the copies shipped with the package.
+
+Knows files, repositories, revisions and digests, nothing of models (the registry in
+:mod:`zoo.models.registry` asks it for an entry's files; :mod:`zoo.hub.pretrained` builds models on top).
+
+All Hub traffic goes through ``huggingface_hub`` (``hf_hub_download``, ``HfApi``), so ``HF_ENDPOINT``
+(a mirror), ``HF_HUB_OFFLINE``, ``HF_HUB_CACHE``, ``HF_TOKEN`` and its progress bars behave as usual.
+Files are cached in the Hugging Face cache; a pinned revision that is cached loads without network.
+A ``sha256`` pin is checked on every load: a file with another digest is removed from the cache and
+never used. Nothing here touches the network at import time.
+
+A weights entry's folder (:func:`entry_folder`) comes from the Hub at its pinned revision, or, when
+the Hub cannot serve it (offline, unreachable, repository missing), from the copy shipped inside the
+package (``zoo/weights/<repo>/``), after the same sha256 check and with a one-line notice on the
+``zoo.hub`` logger.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+# huggingface_hub is imported where it is used: importing it costs start-up time that loading a
+# shipped or cached file does not need.
+
+__all__ = [
+    "CARD_NAME",
+    "CONFIG_NAME",
+    "DEFAULT_HUB_ORG",
+    "HashMismatchError",
+    "HubUnavailableError",
+    "WEIGHTS_NAME",
+    "entry_folder",
+    "repo_id",
+    "shipped_directory",
+]
+
+WEIGHTS_NAME = "model.safetensors"
+CONFIG_NAME = "config.json"
+CARD_NAME = "README.md"
+#: Environment variable naming the organisation of the zoo's Hub repositories (default ``spp-zoo``).
+ORG_ENV = "SPP_ZOO_HUB_ORG"
+#: Where the package keeps the weights it ships, one Hub-layout folder per repository name.
+SHIPPED_ROOT = Path(__file__).resolve().parent.parent / "weights"
+#: Organisation of the zoo's Hub repositories unless an argument or ``$SPP_ZOO_HUB_ORG`` names another.
+DEFAULT_HUB_ORG = "spp-zoo"
+REPO_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+_log = logging.getLogger("zoo.hub")
+
+
+class HashMismatchError(ValueError):
+    """A downloaded or shipped ``model.safetensors`` whose sha256 is not the pinned one."""
+
+
+class HubUnavailableError(ConnectionError):
+    """The Hub cannot be reached (offline mode or no connection) and the file is not cached."""
+
+
+# ---------------------------------------------------------------------------------------------- naming
+def repo_id(repo: str, org: str | None = None) -> str:
+    """The Hub repo id of a zoo repository name (``{model}.{tag}``): ``{org}/{repo}``.
+
+    ``org`` defaults to ``$SPP_ZOO_HUB_ORG``, else ``spp-zoo``.
+    """
+    org = org or os.environ.get(ORG_ENV) or DEFAULT_HUB_ORG
+    result = f"{org}/{repo}"
+    if not REPO_ID_PATTERN.match(result):
+        raise ValueError(f"invalid Hub repo id {result!r} (expected 'org/name')")
+    return result
+
+
+def shipped_directory(repo: str) -> Path | None:
+    """The folder of the weights the package ships for repository name ``repo``, if any."""
+    folder = SHIPPED_ROOT / repo
+    return folder if (folder / WEIGHTS_NAME).is_file() and (folder / CONFIG_NAME).is_file() else None
+
+
+def entry_folder(repo: str, revision: str, sha256: str, progress: bool = True) -> Path:
+    """The verified folder of the weights entry pinned at ``{org}/{repo}@{revision}`` with ``sha256``:
+    the Hub (or its cache), else the copy shipped with the package."""
+    from huggingface_hub import constants
+
+    key = (repo_id(repo), revision, sha256)
+    if key in _ENTRY_FOLDERS:
+        return _ENTRY_FOLDERS[key]
+    shipped = shipped_directory(repo)
+    try:
+        if shipped is not None and (constants.HF_HUB_OFFLINE or _HUB_STATE["unreachable"]):
+            why = "offline mode is on (HF_HUB_OFFLINE=1)" if constants.HF_HUB_OFFLINE else "the Hub is unreachable"
+            folder = cached_folder(key[0], revision)
+            if folder is None:
+                raise HubUnavailableError(f"{key[0]}@{revision} is not cached and {why}")
+            verify(folder / WEIGHTS_NAME, sha256, cached=True)
+        else:
+            folder = resolve(key[0], revision=revision, sha256=sha256, progress=progress)
+    except (HubUnavailableError, FileNotFoundError) as error:
+        if shipped is None:
+            raise
+        folder = shipped_copy(repo, sha256, error)
+    _ENTRY_FOLDERS[key] = folder
+    return folder
+
+
+def shipped_copy(repo: str, sha256: str, error: BaseException) -> Path:
+    """The shipped folder of ``repo`` (verified against ``sha256``), used because the Hub failed with ``error``."""
+    shipped = shipped_directory(repo)
+    verify(shipped / WEIGHTS_NAME, sha256, cached=False)
+    _log.warning("spp-zoo: %s; using the copy of %s shipped with the package", first_line(error), repo_id(repo))
+    return shipped
+
+
+def cached_folder(repo: str, revision: str) -> Path | None:
+    """The cache snapshot holding both files of ``repo`` at ``revision``, without network; None if absent."""
+    from huggingface_hub import try_to_load_from_cache
+
+    paths = [try_to_load_from_cache(repo, name, revision=revision) for name in (CONFIG_NAME, WEIGHTS_NAME)]
+    if all(isinstance(p, str) for p in paths):
+        return Path(paths[1]).parent
+    return None
+
+
+_ENTRY_FOLDERS: dict[tuple[str, str, str], Path] = {}
+
+
+# ----------------------------------------------------------------------------------------- internals
+def first_line(error: BaseException) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def check_repo_id(value: Any) -> str:
+    if not isinstance(value, str) or not REPO_ID_PATTERN.match(value):
+        raise ValueError(f"repo_id must look like 'org/name', got {value!r}")
+    return value
+
+
+def check_sha256(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"[0-9a-fA-F]{64}", value):
+        raise ValueError(f"sha256 must be 64 hex digits, got {value!r}")
+    return value.lower()
+
+
+def is_local(source: Any) -> bool:
+    if isinstance(source, os.PathLike):
+        return True
+    if not isinstance(source, str):
+        raise TypeError(f"source must be a Hub repo id or a directory, got {type(source).__name__}")
+    if os.path.isdir(source):
+        return True
+    if REPO_ID_PATTERN.match(source):
+        return False
+    raise FileNotFoundError(f"source {source!r} is neither an existing directory nor a Hub repo id ('org/name')")
+
+
+def check_folder(folder: Path) -> None:
+    if not folder.is_dir():
+        raise FileNotFoundError(f"directory {str(folder)!r} does not exist")
+    for name in (WEIGHTS_NAME, CONFIG_NAME):
+        if not (folder / name).is_file():
+            raise FileNotFoundError(f"{str(folder)!r} has no {name}: not a folder written by zoo.hub.save_pretrained")
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    try:
+        config = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{str(path)!r} does not exist") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{str(path)!r} is not valid JSON: {error}") from None
+    if not isinstance(config, dict) or not isinstance(config.get("architecture"), str):
+        raise ValueError(f"{str(path)!r} has no 'architecture': not a config written by zoo.hub.save_pretrained")
+    return config
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def verify(path: Path, sha256: str | None, cached: bool) -> None:
+    """Check the digest of ``path``; on mismatch remove it from the cache (``cached``) and raise."""
+    if sha256 is None:
+        return
+    actual = sha256_of(path)
+    if actual == sha256:
+        return
+    if cached:
+        evict(path)
+    where = "removed from the Hugging Face cache" if cached else "not used"
+    raise HashMismatchError(f"sha256 mismatch for {path.name}: expected {sha256}, got {actual} (file {where})")
+
+
+def evict(path: Path) -> None:
+    """Remove a cached file: the snapshot entry and the blob it points to."""
+    blob = Path(os.path.realpath(path))
+    for p in {path, blob}:
+        with contextlib.suppress(FileNotFoundError):
+            p.unlink()
+
+
+def resolve(source, *, revision: str | None, sha256: str | None, progress: bool) -> Path:
+    """Local folder holding the verified ``model.safetensors`` and ``config.json`` of ``source``."""
+    if is_local(source):
+        if revision is not None:
+            raise ValueError(f"revision={revision!r} applies to Hub repositories, not to the directory {source!r}")
+        folder = Path(source)
+        check_folder(folder)
+        verify(folder / WEIGHTS_NAME, sha256, cached=False)
+        return folder
+    hub_file(source, CONFIG_NAME, revision, progress=False)
+    weights = Path(hub_file(source, WEIGHTS_NAME, revision, progress=progress))
+    verify(weights, sha256, cached=True)
+    return weights.parent
+
+
+@contextlib.contextmanager
+def _progress_bars(enabled: bool) -> Iterator[None]:
+    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+
+    was_disabled = are_progress_bars_disabled()
+    if not enabled and not was_disabled:
+        disable_progress_bars()
+    try:
+        yield
+    finally:
+        if not enabled and not was_disabled:
+            enable_progress_bars()
+
+
+def hub_file(repo: str, filename: str, revision: str | None, progress: bool) -> str:
+    """``hf_hub_download`` with the zoo's error messages (offline, missing repo, revision or file)."""
+    import huggingface_hub
+    from huggingface_hub import constants, hf_hub_download
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        LocalEntryNotFoundError,
+        OfflineModeIsEnabled,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    at = f"{repo}@{revision or 'main'}"
+    try:
+        with _progress_bars(progress):
+            return hf_hub_download(repo, filename, revision=revision)
+    except (LocalEntryNotFoundError, OfflineModeIsEnabled):  # before EntryNotFoundError: a subclass of it
+        why = (
+            "offline mode is on (HF_HUB_OFFLINE=1)"
+            if constants.HF_HUB_OFFLINE
+            else (f"the Hub at {constants.ENDPOINT} cannot be reached")
+        )
+        _HUB_STATE["unreachable"] = not constants.HF_HUB_OFFLINE
+        raise HubUnavailableError(
+            f"{filename} of {at} is not in the cache ({constants.HF_HUB_CACHE}) and {why}: on a connected machine "
+            f"run `python -m zoo download {repo}{' --revision ' + revision if revision else ''}` with the same "
+            "HF_HUB_CACHE, or set HF_ENDPOINT to a Hub mirror"
+        ) from None
+    except RevisionNotFoundError:
+        raise FileNotFoundError(f"revision {revision!r} not found in Hub repository {repo!r}") from None
+    except EntryNotFoundError:
+        raise FileNotFoundError(f"file {filename!r} not found in Hub repository {at}") from None
+    except RepositoryNotFoundError:
+        # Some servers (mirrors) answer a missing file or revision like a missing repository: ask which it is.
+        if repo_exists(repo, revision or "main"):
+            raise FileNotFoundError(f"file {filename!r} not found in Hub repository {at}") from None
+        if revision not in (None, "main") and repo_exists(repo, "main"):
+            raise FileNotFoundError(f"revision {revision!r} not found in Hub repository {repo!r}") from None
+        raise FileNotFoundError(
+            f"Hub repository {repo!r} not found at {constants.ENDPOINT} (or it is private: set HF_TOKEN)"
+        ) from None
+    except huggingface_hub.errors.HfHubHTTPError as error:
+        raise HubUnavailableError(f"the Hub refused {filename} of {at}: {first_line(error)}") from None
+
+
+#: Set once a download failed for lack of a connection: later weights entries then go straight to
+#: their shipped copies instead of waiting for huggingface_hub's retries again.
+_HUB_STATE = {"unreachable": False}
+
+
+def repo_exists(repo: str, revision: str) -> bool:
+    from huggingface_hub import HfApi
+
+    try:
+        HfApi().repo_info(repo, revision=revision)
+    except Exception:  # any failure means we cannot show that the repository exists
+        return False
+    return True
