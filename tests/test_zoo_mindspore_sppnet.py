@@ -8,10 +8,6 @@ import sys
 import numpy as np
 import pytest
 import torch
-from torch import nn
-from torch.export import Dim
-
-import zoo
 from mindspore_ckpt import (
     ckpt_bytes,
     ms_conv_same,
@@ -24,6 +20,10 @@ from mindspore_ckpt import (
     sppnet_shapes,
     value_message,
 )
+from torch import nn
+from torch.export import Dim
+
+import zoo
 from zoo.models.backbones import ZF5
 from zoo.models.same_padding import SameConv2d, same_padding
 
@@ -88,7 +88,7 @@ def test_lrn_gives_the_documented_mindspore_values():
 
 @pytest.mark.parametrize(
     ("hw", "pool1", "conv2", "conv5"),
-    [((224, 224), 55, 28, 13), ((180, 180), 44, 22, 10), ((97, 131), (23, 31), (12, 16), (5, 7)), ((21, 21), 5, 3, 1)],
+    [((224, 224), 55, 28, 13), ((180, 180), 44, 22, 10), ((97, 131), (24, 32), (12, 16), (5, 7)), ((21, 21), 5, 3, 1)],
 )
 def test_mindspore_trunk_equals_mindspore_operators(hw, pool1, conv2, conv5):
     trunk = ZF5(0.125, layout="mindspore").eval()
@@ -154,14 +154,15 @@ def test_mindspore_trunk_traces_scripts_and_exports_at_any_size():
 
 def test_mindspore_trunk_exports_with_dynamic_height_and_width():
     trunk = ZF5(0.125, layout="mindspore").eval()
-    program = torch.export.export(trunk, (torch.randn(1, 3, 64, 64),), dynamic_shapes=({2: Dim.DYNAMIC, 3: Dim.DYNAMIC},))
+    program = torch.export.export(
+        trunk, (torch.randn(1, 3, 64, 64),), dynamic_shapes=({2: Dim.DYNAMIC, 3: Dim.DYNAMIC},)
+    )
     x = torch.randn(1, 3, 225, 97)
     with torch.no_grad():
         torch.testing.assert_close(program.module()(x), ms_trunk(x, _trunk_weights(trunk)), rtol=1e-4, atol=1e-5)
 
 
 # ------------------------------------------------------------------------------------------- checkpoints
-
 
 
 def _small_checkpoint(seed: int = 0) -> tuple[bytes, dict[str, np.ndarray]]:
@@ -278,3 +279,34 @@ def test_cli_convert_mindspore_writes_a_hub_folder(ckpt, tmp_path):
     assert done.returncode == 2
     assert done.stderr.startswith("zoo convert: error:") and len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x").exists()
+
+
+# ------------------------------------------------------------------------------------------- detector
+def test_detector_starts_from_a_classifier_trunk(monkeypatch, tmp_path):
+    """``weights_backbone`` loads the classifier entry's ``features.*`` strictly into the detector's trunk, in
+    the entry's layout, and ``config.json`` records that layout (the shipped scene entry: Caffe layout)."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # the shipped copy, no network
+    entry = zoo.SPPNet_ZF5_Weights.SCENES_V1
+    detector = zoo.spp_detector_zf5(weights_backbone=entry, trunk_width=0.25, num_classes=3, representation_size=16)
+    classifier = entry.get_state_dict()
+    for key, value in detector.backbone.state_dict().items():
+        torch.testing.assert_close(value, classifier[f"features.{key}"], rtol=0, atol=0)
+    assert detector.backbone.layout == "caffe" and detector.zoo_config["kwargs"]["trunk_layout"] == "caffe"
+    with pytest.raises(ValueError, match="trunk_layout='mindspore'"):
+        zoo.spp_detector_zf5(weights_backbone=entry, trunk_width=0.25, trunk_layout="mindspore")
+    with pytest.raises(ValueError, match="trunk_width=1.0"):
+        zoo.spp_detector_zf5(weights_backbone=entry)
+    with pytest.raises(TypeError, match="weights_backbone"):
+        zoo.spp_detector_zf5(weights_backbone=zoo.PSPNet_ResNet18_Weights.SCENES_V1)
+
+
+def test_detector_trunk_layout_is_recorded_and_rebuilt(tmp_path):
+    detector = zoo.spp_detector_zf5(trunk_width=0.125, trunk_layout="mindspore", num_classes=3, representation_size=8)
+    assert isinstance(detector.backbone.conv1, SameConv2d)
+    folder = zoo.hub.save_pretrained(detector, tmp_path / "det")
+    assert zoo.hub.load_config(folder)["kwargs"]["trunk_layout"] == "mindspore"
+    rebuilt = zoo.hub.from_pretrained(folder)
+    assert rebuilt.backbone.layout == "mindspore"
+    assert zoo.spp_detector_zf5(trunk_width=0.125).zoo_config["kwargs"]["trunk_layout"] == "caffe"

@@ -152,9 +152,16 @@ def _cmd_publish(args: argparse.Namespace) -> int:
 def _cmd_convert(args: argparse.Namespace) -> int:
     if not os.path.isfile(args.input):
         raise FileNotFoundError(f"checkpoint {args.input!r} does not exist")
-    model = (convert.from_semseg if args.source == "semseg" else convert.from_mmseg)(args.input)
-    origin = {"semseg": "hszhao/semseg", "mmseg": "open-mmlab/mmsegmentation"}[args.source]
-    metadata = {"source": f"converted from the {origin} checkpoint {os.path.basename(args.input)} by zoo.convert"}
+    name = os.path.basename(args.input)
+    if args.source == "mindspore":
+        model = convert.from_mindspore(args.input)
+        metadata = convert.mindspore.hub_metadata(
+            model, f"converted from the MindSpore checkpoint {name} by zoo.convert"
+        )
+    else:
+        model = (convert.from_semseg if args.source == "semseg" else convert.from_mmseg)(args.input)
+        origin = {"semseg": "hszhao/semseg", "mmseg": "open-mmlab/mmsegmentation"}[args.source]
+        metadata = {"source": f"converted from the {origin} checkpoint {name} by zoo.convert"}
     folder = hub.save_pretrained(model, args.output_dir, metadata=metadata)
     print(folder)
     return 0
@@ -215,9 +222,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--message", help="commit message")
     p.set_defaults(func=_cmd_publish)
 
-    p = commands.add_parser("convert", help="convert an official PSPNet checkpoint into a Hub-layout folder")
-    p.add_argument("source", choices=["semseg", "mmseg"], help="hszhao/semseg or mmsegmentation checkpoint")
-    p.add_argument("input", metavar="IN", help="the .pth checkpoint")
+    p = commands.add_parser("convert", help="convert an official checkpoint into a Hub-layout folder")
+    p.add_argument(
+        "source",
+        choices=["semseg", "mmseg", "mindspore"],
+        help="hszhao/semseg or mmsegmentation PSPNet (.pth), or MindSpore's SppNet (.ckpt, e.g. sppnet_mult)",
+    )
+    p.add_argument("input", metavar="IN", help="the checkpoint file")
     p.add_argument("output_dir", metavar="OUT_DIR", help="folder to write (model.safetensors, config.json, card)")
     p.set_defaults(func=_cmd_convert)
 

@@ -1,4 +1,6 @@
-"""Convert official PSPNet checkpoints into ready :func:`zoo.pspnet_resnet50` / ``pspnet_resnet101`` models.
+"""Convert official checkpoints into ready zoo models: PSPNet (here) and MindSpore's SPP-net (:mod:`.mindspore`).
+
+PSPNet checkpoints become :func:`zoo.pspnet_resnet50` / ``pspnet_resnet101`` models.
 
 Sources (key layouts verified against the published code):
 
@@ -17,7 +19,10 @@ Depth (50/101/152, from the number of layer3 blocks), ``num_classes`` (from the 
 stem widths and the presence of the auxiliary head are read from the checkpoint. Files are read with
 ``torch.load(weights_only=True)``.
 
-CLI: ``python -m zoo convert {semseg,mmseg} in.pth OUT_DIR`` writes the converted model as a Hub-layout
+MindSpore's ImageNet SPP-net (``.ckpt``, protobuf) becomes ``sppnet_zf5(layout="mindspore")``:
+:func:`from_mindspore` (:mod:`zoo.convert.mindspore`).
+
+CLI: ``python -m zoo convert {semseg,mmseg,mindspore} IN OUT_DIR`` writes the converted model as a Hub-layout
 folder (:func:`zoo.hub.save_pretrained`); :func:`zoo.hub.from_pretrained` rebuilds it.
 """
 
@@ -30,7 +35,7 @@ from torch import Tensor
 
 from ..models.pspnet import PSPNet, pspnet_resnet50, pspnet_resnet101
 
-__all__ = ["from_semseg", "from_mmseg"]
+__all__ = ["from_semseg", "from_mmseg", "from_mindspore"]
 
 _LAYER3_BLOCKS_TO_DEPTH = {6: 50, 23: 101, 36: 152}
 _BUILDERS: dict[int, Callable[..., PSPNet]] = {50: pspnet_resnet50, 101: pspnet_resnet101}
@@ -173,3 +178,7 @@ def from_mmseg(path_or_state_dict, **kwargs) -> PSPNet:
         **kwargs,
     )
     return _apply(model, renamed, "mmseg")
+
+
+from . import mindspore  # noqa: E402, F401 (zoo.convert.mindspore: the reader and metadata)
+from .mindspore import from_mindspore  # noqa: E402

@@ -126,26 +126,32 @@ def sppnet_zf5(
     num_classes: int | None = None,
     weights_backbone=None,
     width: float = 1.0,
+    layout: str = "caffe",
     **kwargs,
 ) -> SPPNet:
     """SPP-net classifier on the ZF-5 trunk: conv5 (256 ch) -> SPP {6,3,2,1} (12,800-d) -> fc6/fc7 4096 -> classes.
 
-    Accepts inputs of at least 23x23 (:attr:`ZF5.MIN_INPUT_SIZE`, the smallest leaving conv5
-    non-empty) and batches of any size; smaller inputs raise a ValueError.
+    Accepts inputs of at least 23x23 (21x21 with ``layout="mindspore"``: :attr:`ZF5.MIN_INPUT_SIZES`, the
+    smallest leaving conv5 non-empty) and batches of any size; smaller inputs raise a ValueError.
 
     Args:
-        weights: a :class:`SPPNet_ZF5_Weights` entry (none published yet) or None.
+        weights: a :class:`SPPNet_ZF5_Weights` entry or None.
         progress: show a download progress bar.
         num_classes: classifier outputs (default 1000, ImageNet).
         weights_backbone: must be None (no ImageNet ZF-5 weights exist in torchvision).
         width: trunk channel multiplier (1.0 = the paper; smaller only for quick tests).
+        layout: the trunk's layout (:class:`~zoo.models.backbones.ZF5`): ``"caffe"`` (the paper's ZF-5) or
+            ``"mindspore"`` (MindSpore's SppNet, that of ``IMAGENET1K_MINDSPORE``).
         **kwargs: :class:`SPPNet` options (``levels``, ``representation_size``, ``dropout``).
     """
     weights = verify_weights(weights, SPPNet_ZF5_Weights, "sppnet_zf5")
     if weights_backbone is not None:
         raise ValueError(f"sppnet_zf5 has no pretrained backbone weights; got weights_backbone={weights_backbone!r}")
+    if weights is not None and ZF5.layout_of(weights) != layout:
+        raise ValueError(f"{weights!r} needs layout={ZF5.layout_of(weights)!r}, got layout={layout!r}")
     num_classes = override_num_classes(num_classes, weights, default=1000)
-    model = SPPNet(ZF5(width), num_classes, min_input_size=ZF5.MIN_INPUT_SIZE, **kwargs)
+    trunk = ZF5(width, layout=layout)
+    model = SPPNet(trunk, num_classes, min_input_size=trunk.min_input_size, **kwargs)
     return load_weights(model, weights, progress)
 
 
