@@ -310,3 +310,27 @@ def test_detector_trunk_layout_is_recorded_and_rebuilt(tmp_path):
     rebuilt = zoo.hub.from_pretrained(folder)
     assert rebuilt.backbone.layout == "mindspore"
     assert zoo.spp_detector_zf5(trunk_width=0.125).zoo_config["kwargs"]["trunk_layout"] == "caffe"
+
+
+# ------------------------------------------------------------------------------------------ preprocessing
+def test_eval_transform_warps_to_256_then_crops_224():
+    from PIL import Image
+
+    from zoo.models.presets import IMAGENET_MEAN, IMAGENET_STD, WarpCropPreprocess
+
+    preprocess = WarpCropPreprocess(crop_size=224, resize_size=(256, 256))
+    image = torch.randint(0, 256, (3, 375, 500), dtype=torch.uint8)
+    # MindSpore: bilinear (half-pixel centres, no antialias) on uint8 pixels, crop [16, 240), then normalize
+    warped = torch.nn.functional.interpolate(image[None].float(), size=(256, 256), mode="bilinear", align_corners=False)
+    warped = warped.round().clamp(0, 255)[0, :, 16:240, 16:240] / 255
+    mean, std = torch.tensor(IMAGENET_MEAN).view(3, 1, 1), torch.tensor(IMAGENET_STD).view(3, 1, 1)
+    expected = (warped - mean) / std
+    out = preprocess(image)
+    assert out.shape == (3, 224, 224) and out.dtype == torch.float32
+    torch.testing.assert_close(out, expected, rtol=0, atol=1.01 / 255 / 0.224)  # one uint8 step at most
+    assert (out - expected).abs().gt(1e-5).float().mean() < 0.01  # rounding ties only
+    pil = Image.fromarray(image.permute(1, 2, 0).numpy())
+    torch.testing.assert_close(preprocess(pil), out, rtol=0, atol=0)
+    assert preprocess(torch.stack([image, image])).shape == (2, 3, 224, 224)
+    with pytest.raises(ValueError, match="image"):
+        preprocess(torch.zeros(1, 224, 224, dtype=torch.uint8))
