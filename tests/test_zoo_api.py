@@ -6,7 +6,7 @@ import torchvision
 from torchvision.models import ResNet50_Weights, VGG16_BN_Weights
 
 import zoo
-from zoo import Weights, WeightsEnum
+from zoo import WeightsEnum
 from zoo.models.pspnet import PSPNet_ResNet50_Weights
 
 MODELS = [
@@ -72,35 +72,26 @@ def test_builders_reject_wrong_backbone_weights():
 
 
 # ------------------------------------------------------------------------ a builder loading its own enum
-class _TestPSPNetWeights(PSPNet_ResNet50_Weights):
-    """A test-only entry (the shipped enums are empty): exercises the builders' loading path."""
-
-    TINY = Weights(
-        repo="pspnet_resnet50.test",
-        revision="v1",
-        sha256="0" * 64,
-        transforms=None,
-        meta={"categories": ["background", "thing", "stuff"], "align_corners": False},
-    )
-
-
 def test_builder_loads_an_entry_of_its_enum(monkeypatch):
+    """The builders' loading path with a registered entry whose files are stood in (no download)."""
+    entry = PSPNet_ResNet50_Weights.VOC12AUG_MMSEG_40K
     torch.manual_seed(0)
-    source = zoo.pspnet_resnet50(num_classes=3, aux_loss=True, align_corners=False)
+    kwargs = {"num_classes": 21, "align_corners": False, "stem_widths": [32, 32, 64], "contract_dilation": True}
+    source = zoo.pspnet_resnet50(aux_loss=True, **kwargs)
     state = {k: v.clone() for k, v in source.state_dict().items()}
-    published = {"architecture": "pspnet_resnet50", "kwargs": {"num_classes": 3, "align_corners": False}}
-    monkeypatch.setattr(_TestPSPNetWeights, "get_state_dict", lambda self, **kwargs: state)
-    monkeypatch.setattr(_TestPSPNetWeights, "get_config", lambda self, **kwargs: published)
-    model = zoo.pspnet_resnet50(weights=_TestPSPNetWeights.TINY)
-    assert model.zoo_config["weights"] == "_TestPSPNetWeights.TINY"
-    assert model.zoo_config["kwargs"]["num_classes"] == 3
-    assert model.num_classes == 3 and model.aux_classifier is not None and model.align_corners is False
+    published = {"architecture": "pspnet_resnet50", "kwargs": kwargs}
+    monkeypatch.setattr(PSPNet_ResNet50_Weights, "get_state_dict", lambda self, **kw: state)
+    monkeypatch.setattr(PSPNet_ResNet50_Weights, "get_config", lambda self, **kw: published)
+    model = zoo.pspnet_resnet50(weights=entry)
+    assert model.zoo_config["weights"] == "PSPNet_ResNet50_Weights.VOC12AUG_MMSEG_40K"
+    assert model.zoo_config["kwargs"]["num_classes"] == 21
+    assert model.num_classes == 21 and model.aux_classifier is not None and model.align_corners is False
     for key, value in model.state_dict().items():
         torch.testing.assert_close(value, state[key], rtol=0, atol=0)
     with pytest.raises(ValueError, match="conflicts"):
-        zoo.pspnet_resnet50(weights=_TestPSPNetWeights.TINY, num_classes=5)
+        zoo.pspnet_resnet50(weights=entry, num_classes=5)
     with pytest.raises(TypeError, match="wrong weights for the architecture pspnet_resnet101"):
-        zoo.pspnet_resnet101(weights=_TestPSPNetWeights.TINY)
+        zoo.pspnet_resnet101(weights=entry)
 
 
 # ------------------------------------------------------------------------ ImageNet backbones, offline

@@ -12,15 +12,20 @@ weights enums) on :mod:`kernels` and :mod:`zoo.hub.files`; :mod:`zoo.hub` (pretr
 Hugging Face Hub); :mod:`zoo.data` (datasets and transforms, independent of the models);
 :mod:`zoo.engine` (training, evaluation, prediction); :mod:`zoo.convert` (official checkpoints);
 :mod:`zoo.export` (TorchScript, ``torch.export``, ONNX); :mod:`zoo.cli` (``python -m zoo``).
-:mod:`zoo.data`, :mod:`zoo.engine`, :mod:`zoo.convert` and :mod:`zoo.export` are imported on first
-attribute access.
+:mod:`zoo.data`, :mod:`zoo.engine` and :mod:`zoo.export` are imported on first attribute access;
+:mod:`zoo.convert` at import (its converters serve the weights entries sourced from upstream files).
 """
 
 import importlib
 
-# The Hub package first: its pretrained layer builds on the models, which load their files through its
-# file layer (zoo.hub.files), so importing zoo.hub brings in both in that order.
-from . import hub  # noqa: F401  (zoo.hub is public API)
+# zoo.hub: its pretrained layer builds on the models, which load their files through its file layer
+# (zoo.hub.files), so importing zoo.hub brings in both in that order. zoo.convert: the checkpoint converters
+# register themselves (zoo.models.conversion.register_converter) so that weights entries sourced from
+# upstream files (mmsegmentation's PSPNets...) convert on first use, however they are loaded.
+from . import (
+    convert,  # noqa: F401
+    hub,  # noqa: F401  (zoo.hub is public API)
+)
 from .models import (
     DeconvNet,
     DeconvNet_VGG16_Weights,
@@ -89,7 +94,6 @@ __all__ = [
 
 #: Submodules imported on first access (start-up time), and the former names of two of them.
 _LAZY_SUBMODULES = {
-    "convert": "zoo.convert",
     "data": "zoo.data",
     "engine": "zoo.engine",
     "export": "zoo.export",

@@ -15,40 +15,88 @@ Sources (key layouts verified against the published code):
   ``decode_head.conv_seg``, ``auxiliary_head.convs.0.{conv,bn}``, ``auxiliary_head.conv_seg``;
   ``align_corners=False``.
 
-Depth (50/101/152, from the number of layer3 blocks), ``num_classes`` (from the classifier), the
-stem widths and the presence of the auxiliary head are read from the checkpoint. Files are read with
-``torch.load(weights_only=True)``.
+Depth (R-18 BasicBlock from mmsegmentation, R-50/101 Bottleneck, from the block type and counts),
+``num_classes`` (from the classifier), the stem, pyramid, head and auxiliary widths and the presence of
+the auxiliary head are read from the checkpoint; mmsegmentation's ``align_corners`` (True in its 769x769
+Cityscapes configs) from the config text its checkpoints keep in ``meta["config"]``, unless given.
+
+Files are read with ``torch.load(weights_only=True)``, which rebuilds tensors, containers and plain values
+only, never arbitrary objects: NumPy scalars and dtypes are allow-listed (harmless values some training
+frameworks leave in ``meta``); a file holding anything else is refused with a ValueError that says what to
+do (extract the state dict in a trusted environment, then convert that).
 
 MindSpore's ImageNet SPP-net (``.ckpt``, protobuf) becomes ``sppnet_zf5(layout="mindspore")``:
 :func:`from_mindspore` (:mod:`zoo.convert.mindspore`).
 
 CLI: ``python -m zoo convert {semseg,mmseg,mindspore} IN OUT_DIR`` writes the converted model as a Hub-layout
 folder (:func:`zoo.hub.save_pretrained`); :func:`zoo.hub.from_pretrained` rebuilds it.
+
+Converter hooks (:mod:`zoo.models.conversion`): ``"mmseg"`` and ``"semseg"`` turn a checkpoint file into such
+a folder for weights entries sourced from an upstream file (they register when :mod:`zoo` is imported).
 """
 
 import os
+import pickle
 import re
 from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from ..models.pspnet import PSPNet, pspnet_resnet50, pspnet_resnet101
+from ..hub.pretrained import save_pretrained
+from ..models.conversion import register_converter
+from ..models.pspnet import PSPNet, pspnet_resnet18, pspnet_resnet50, pspnet_resnet101
 
-__all__ = ["from_semseg", "from_mmseg", "from_mindspore"]
+__all__ = ["from_semseg", "from_mmseg", "from_mindspore", "load_checkpoint", "mmseg_folder", "semseg_folder"]
 
 _LAYER3_BLOCKS_TO_DEPTH = {6: 50, 23: 101, 36: 152}
-_BUILDERS: dict[int, Callable[..., PSPNet]] = {50: pspnet_resnet50, 101: pspnet_resnet101}
+_BASIC_LAYERS_TO_DEPTH = {(2, 2, 2, 2): 18}
+_BUILDERS: dict[int, Callable[..., PSPNet]] = {18: pspnet_resnet18, 50: pspnet_resnet50, 101: pspnet_resnet101}
 _PSP_BINS = (1, 2, 3, 6)
 
 
-def _read_state_dict(path_or_state_dict) -> dict[str, Tensor]:
+def _harmless_globals() -> list:
+    """NumPy scalar and dtype rebuilders: values, no code (torch's documented allow-list for NumPy scalars)."""
+    try:
+        import numpy as np
+    except ImportError:  # pragma: no cover - numpy is a dependency
+        return []
+    core = getattr(np, "_core", None) or np.core
+    dtypes = [type(np.dtype(name)) for name in ("float64", "float32", "int64", "int32", "bool")]
+    return [core.multiarray.scalar, np.dtype, *dtypes]
+
+
+def load_checkpoint(path: str | os.PathLike) -> Mapping[str, Any]:
+    """A checkpoint file read safely: ``torch.load(weights_only=True)``, NumPy scalars allowed, nothing else."""
+    try:
+        with torch.serialization.safe_globals(_harmless_globals()):
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        refused = next((line.strip() for line in str(error).splitlines() if "GLOBAL" in line), "")
+        refused = re.sub(r"^.*?(Unsupported global: )?GLOBAL ", "", refused).split(" ")[0] or "an object"
+        raise ValueError(
+            f"{os.fspath(path)!r} holds pickled objects that torch.load(weights_only=True) refuses ({refused}); "
+            "spp-zoo never unpickles arbitrary objects. If you trust the file, extract its weights in a trusted "
+            "environment: torch.save({'state_dict': torch.load(FILE, weights_only=False)['state_dict']}, OUT) "
+            "and convert OUT"
+        ) from None
+    if not isinstance(checkpoint, Mapping):
+        raise ValueError(f"{os.fspath(path)!r} holds a {type(checkpoint).__name__}, not a checkpoint dict")
+    return checkpoint
+
+
+def _read_checkpoint(path_or_state_dict) -> Mapping[str, Any]:
     if isinstance(path_or_state_dict, (str, os.PathLike)):
-        checkpoint = torch.load(path_or_state_dict, map_location="cpu", weights_only=True)
-    elif isinstance(path_or_state_dict, Mapping):
-        checkpoint = path_or_state_dict
-    else:
-        raise TypeError(f"path_or_state_dict must be a path or a state dict, got {type(path_or_state_dict).__name__}")
+        return load_checkpoint(path_or_state_dict)
+    if isinstance(path_or_state_dict, Mapping):
+        return path_or_state_dict
+    raise TypeError(f"path_or_state_dict must be a path or a state dict, got {type(path_or_state_dict).__name__}")
+
+
+def _read_state_dict(path_or_state_dict) -> dict[str, Tensor]:
+    checkpoint = _read_checkpoint(path_or_state_dict)
     if "state_dict" in checkpoint and isinstance(checkpoint["state_dict"], Mapping):
         checkpoint = checkpoint["state_dict"]
     state = {}
@@ -146,13 +194,44 @@ def from_semseg(path_or_state_dict, **kwargs) -> PSPNet:
     return _apply(model, renamed, "semseg")
 
 
-def from_mmseg(path_or_state_dict, **kwargs) -> PSPNet:
-    """A :class:`~zoo.models.pspnet.PSPNet` equal to mmsegmentation's PSPNet R-50-D8 / R-101-D8 checkpoint (eval mode).
+def _mmseg_depth(state: Mapping[str, Tensor]) -> int:
+    """ResNet depth of an mmsegmentation backbone: Bottleneck (``conv3`` keys) by layer3's length, else BasicBlock."""
+    if "backbone.layer1.0.conv3.weight" in state:
+        return _infer_depth(state, "backbone.layer3.")
+    counts = []
+    for layer in range(1, 5):
+        pattern = re.compile(rf"backbone\.layer{layer}\.(\d+)\.")
+        blocks = {int(m.group(1)) for key in state if (m := pattern.match(key))}
+        counts.append(max(blocks) + 1 if blocks else 0)
+    if counts[2] == 0:
+        raise ValueError("no 'backbone.layer3.*' keys: not a ResNet PSPNet checkpoint of this layout")
+    depth = _BASIC_LAYERS_TO_DEPTH.get(tuple(counts))
+    if depth is None:
+        raise ValueError(f"unsupported BasicBlock ResNet: blocks per layer {tuple(counts)} (supported: R-18)")
+    return depth
 
-    ``kwargs`` go to the builder (e.g. ``bins`` if the config changed ``pool_scales``).
+
+def _mmseg_align_corners(checkpoint: Mapping[str, Any]) -> bool:
+    """``align_corners`` of the heads, from the config text mmsegmentation keeps in ``meta["config"]`` (else False)."""
+    meta = checkpoint.get("meta")
+    config = meta.get("config") if isinstance(meta, Mapping) else None
+    if isinstance(config, str):
+        values = set(re.findall(r"align_corners\s*=\s*(True|False)", config))
+        if len(values) == 1:
+            return values.pop() == "True"
+    return False
+
+
+def from_mmseg(path_or_state_dict, **kwargs) -> PSPNet:
+    """A :class:`~zoo.models.pspnet.PSPNet` equal to mmsegmentation's PSPNet R-18/50/101-D8 checkpoint (eval mode).
+
+    ``kwargs`` go to the builder (e.g. ``bins`` if the config changed ``pool_scales``; ``align_corners``,
+    read from the checkpoint's config text when absent, else False). R-18-D8 builds
+    :func:`~zoo.models.pspnet.pspnet_resnet18` with ``dilate_conv2=False`` (mmsegmentation's BasicBlock).
     """
-    state = _read_state_dict(path_or_state_dict)
-    depth = _infer_depth(state, "backbone.layer3.")
+    checkpoint = _read_checkpoint(path_or_state_dict)
+    state = _read_state_dict(checkpoint)
+    depth = _mmseg_depth(state)
     num_classes = _require(state, "decode_head.conv_seg.weight").shape[0]
     stem_widths = tuple(_require(state, f"backbone.stem.{i}.weight").shape[0] for i in (0, 3, 6))
     rules = [
@@ -168,17 +247,58 @@ def from_mmseg(path_or_state_dict, **kwargs) -> PSPNet:
         (r"^auxiliary_head\.conv_seg\.", "aux_classifier.2."),
     ]
     renamed = _rename(state, rules, ignore=("data_preprocessor.",))
+    has_aux = "auxiliary_head.conv_seg.weight" in state
     kwargs.setdefault("bins", _PSP_BINS)
+    kwargs.setdefault("align_corners", _mmseg_align_corners(checkpoint))
+    kwargs.setdefault("ppm_channels", _require(state, "decode_head.psp_modules.0.1.conv.weight").shape[0])
+    kwargs.setdefault("head_channels", _require(state, "decode_head.bottleneck.conv.weight").shape[0])
+    if has_aux:
+        kwargs.setdefault("aux_channels", _require(state, "auxiliary_head.convs.0.conv.weight").shape[0])
+    if depth == 18:
+        kwargs.setdefault("dilate_conv2", False)
     model = _BUILDERS[depth](
         num_classes=num_classes,
-        aux_loss="auxiliary_head.conv_seg.weight" in state,
+        aux_loss=has_aux,
         stem_widths=stem_widths,
         contract_dilation=True,
-        align_corners=False,
         **kwargs,
     )
     return _apply(model, renamed, "mmseg")
 
 
-from . import mindspore  # noqa: E402, F401 (zoo.convert.mindspore: the reader and metadata)
+# ------------------------------------------------------------------------------- converter hooks
+#: Metadata a converter hook writes into the converted folder's config.json (see zoo.hub.save_pretrained).
+_FOLDER_METADATA = ("categories", "palette", "mean", "std", "input_size", "align_corners", "published_metrics",
+                    "test_protocol", "dataset", "source", "upstream", "entry", "license")  # fmt: skip
+
+
+def _save_converted(model: PSPNet, output_dir: Path, metadata: Mapping[str, Any], origin: str) -> None:
+    categories = metadata.get("categories")
+    if categories is not None and len(categories) != model.num_classes:
+        raise ValueError(
+            f"the {origin} checkpoint has {model.num_classes} classes but the entry lists {len(categories)} categories"
+        )
+    kept = {key: metadata[key] for key in _FOLDER_METADATA if key in metadata}
+    kept.setdefault("source", f"converted from an {origin} checkpoint by zoo.convert")
+    kept["description"] = (
+        f"{origin}'s PSPNet checkpoint, converted exactly by [spp-zoo](https://github.com/spp-zoo/spp-zoo)."
+    )
+    save_pretrained(model, output_dir, metadata=kept)
+
+
+@register_converter("mmseg")
+def mmseg_folder(source: Path, output_dir: Path, metadata: Mapping[str, Any]) -> None:
+    """Converter hook ``"mmseg"`` (:mod:`zoo.models.conversion`): an mmsegmentation checkpoint file -> a Hub-layout
+    folder, with the entry's ``align_corners`` and metadata."""
+    kwargs = {"align_corners": bool(metadata["align_corners"])} if "align_corners" in metadata else {}
+    _save_converted(from_mmseg(source, **kwargs), output_dir, metadata, "open-mmlab/mmsegmentation")
+
+
+@register_converter("semseg")
+def semseg_folder(source: Path, output_dir: Path, metadata: Mapping[str, Any]) -> None:
+    """Converter hook ``"semseg"``: a hszhao/semseg checkpoint file -> a Hub-layout folder."""
+    _save_converted(from_semseg(source), output_dir, metadata, "hszhao/semseg")
+
+
+from . import mindspore  # noqa: E402, F401 (zoo.convert.mindspore: the reader, converter and its hook)
 from .mindspore import from_mindspore  # noqa: E402

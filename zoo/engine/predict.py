@@ -202,12 +202,16 @@ def predict_files(model_name: str, weights: str, paths: list[str], output: str |
 
 
 def shipped_entries() -> list[tuple[str, str]]:
-    """(model name, ``"Enum.ENTRY"``) of every registered weights entry, DEFAULT aliases once."""
+    """(model name, ``"Enum.ENTRY"``) of every weights entry shipped with the package (usable offline), DEFAULT
+    aliases once; entries sourced from the Hub or an upstream file only are left out (they need a download)."""
+    from ..hub.files import shipped_directory
+
     entries = []
     for name in list_models():
         enum = get_model_weights(name)
         for member in enum:  # aliases (DEFAULT) are not iterated
-            entries.append((name, f"{enum.__name__}.{member.name}"))
+            if shipped_directory(member.repo) is not None:
+                entries.append((name, f"{enum.__name__}.{member.name}"))
     return entries
 
 

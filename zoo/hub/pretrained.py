@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -36,8 +37,8 @@ from .files import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, HubUnavailableError
 __all__ = ["download", "from_pretrained", "load_config", "model_card", "push_to_hub", "save_pretrained"]
 
 _METADATA_KEYS = (
-    "categories", "mean", "std", "input_size", "align_corners", "metrics", "dataset", "source", "license",
-    "description", "training", "task", "repo_id",
+    "categories", "palette", "mean", "std", "input_size", "align_corners", "metrics", "published_metrics",
+    "test_protocol", "dataset", "source", "upstream", "entry", "license", "description", "training", "task", "repo_id",
 )  # fmt: skip
 #: Task names of the Hub model card / config.json, by the model's ``task``.
 HUB_TASKS = {
@@ -45,6 +46,13 @@ HUB_TASKS = {
     "detection": "object-detection",
     "segmentation": "image-segmentation",
 }
+
+
+def published_split(key: str) -> tuple[str, str]:
+    """``"ADE20K-val (mmsegmentation)"`` -> ``("ADE20K-val", "mmsegmentation")``: a published-metrics key's
+    split and publisher (``"its authors"`` when the key names none)."""
+    match = re.fullmatch(r"(.*\S)\s+\((.+)\)", key)
+    return (match[1], match[2]) if match else (key, "its authors")
 
 
 # ---------------------------------------------------------------------------------------------- saving
@@ -74,7 +82,7 @@ def _entry_metadata(weights_name: str | None) -> dict[str, Any]:
     if not weights_name:
         return {}
     meta = registry.get_weight(weights_name).meta
-    inherited = {k: meta[k] for k in ("categories", "mean", "std", "input_size", "align_corners", "license")
+    inherited = {k: meta[k] for k in ("categories", "palette", "mean", "std", "input_size", "align_corners", "license")
                  if k in meta}  # fmt: skip
     if "_metrics" in meta:
         inherited["metrics"] = meta["_metrics"]
@@ -93,11 +101,13 @@ def save_pretrained(
 
     ``model`` must come from :func:`zoo.get_model` or a builder (it carries ``zoo_config``: the
     architecture and builder kwargs). ``metadata`` adds what is known of the weights: ``categories``,
-    ``mean``/``std`` (on [0, 1] inputs), ``input_size`` ([H, W]), ``align_corners``, ``metrics``
-    (``{"<dataset>-<split>": {"<name>": value}}``), ``dataset``, ``source``, ``license``,
-    ``description``, ``training`` (command, hardware, time...), ``task``, ``repo_id`` (used in the
-    card's usage snippet). ``dtype`` (e.g. ``torch.float16``) stores floating tensors in that dtype;
-    loading casts them back to the model's dtype. Returns the directory.
+    ``palette``, ``mean``/``std`` (on [0, 1] inputs), ``input_size`` ([H, W]), ``align_corners``, ``metrics``
+    (``{"<dataset>-<split>": {"<name>": value}}``, measured here), ``published_metrics`` (same shape, the
+    authors' figures, each key naming its publisher), ``test_protocol``, ``dataset``, ``source``,
+    ``upstream`` (``{"url", "sha256", "converter"}`` of a converted checkpoint), ``entry`` (the weights
+    entry it was converted for), ``license``, ``description``, ``training`` (command, hardware, time...),
+    ``task``, ``repo_id`` (used in the card's usage snippet). ``dtype`` (e.g. ``torch.float16``) stores
+    floating tensors in that dtype; loading casts them back to the model's dtype. Returns the directory.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, got {type(model).__name__}")
@@ -214,6 +224,16 @@ def model_card(config: Mapping[str, Any], sha256: str, directory: str | os.PathL
     if results:
         lines += ["", "## Results", "", "| dataset | metric | value |", "|---|---|---|"]
         lines += [f"| {r.dataset_name} | {r.metric_type} | {r.metric_value} |" for r in results]
+    if config.get("published_metrics"):
+        lines += ["", "## Published results", "", "Figures published by the weights' authors, not re-measured here.",
+                  "", "| dataset | metric | value | source |", "|---|---|---|---|"]  # fmt: skip
+        for key, values in config["published_metrics"].items():
+            split, publisher = published_split(key)
+            lines += [f"| {split} | {name} | {value} | published by {publisher} |" for name, value in values.items()]
+    if config.get("upstream"):
+        origin = config["upstream"]
+        lines += ["", "## Conversion", "", f"- converted by spp-zoo (converter `{origin.get('converter')}`) from "
+                  f"{origin.get('url')}", f"- that file's sha256: `{origin.get('sha256')}`"]  # fmt: skip
     if config.get("training"):
         lines += ["", "## Training", ""]
         lines += [f"- {k.replace('_', ' ')}: {v}" for k, v in config["training"].items()]
@@ -267,7 +287,9 @@ def from_pretrained(
     strict: bool = True,
     map_location: str | torch.device = "cpu",
 ) -> nn.Module:
-    """Rebuild a model saved by :func:`save_pretrained`, from a Hub repo id (``org/name``) or a local folder.
+    """Rebuild a model saved by :func:`save_pretrained`, from a Hub repo id (``org/name``), a local folder, or a
+    weights entry (a member or ``"Enum.ENTRY"``, e.g. ``"PSPNet_ResNet50_Weights.ADE20K_MMSEG_160K"``: its Hub
+    copy, or its upstream file converted and cached on first use, see :meth:`zoo.WeightsEnum.folder`).
 
     ``revision`` (branch, tag or commit; Hub only) and ``sha256`` (hex digest of
     ``model.safetensors``) pin the file: on a digest mismatch a :class:`HashMismatchError` names both
@@ -277,6 +299,11 @@ def from_pretrained(
     A repo id of one of the zoo's own weights entries that ships with the package loads from that
     copy (after its sha256 check, with a one-line notice) when the Hub cannot serve it.
     """
+    entry = _as_entry(source)
+    if entry is not None:
+        if revision is not None or sha256 is not None:
+            raise ValueError(f"revision and sha256 are pinned by the weights entry {source!r}; pass neither")
+        return _build(entry.folder(progress=True), strict=strict, map_location=map_location)
     sha256 = files.check_sha256(sha256)
     try:
         folder = files.resolve(source, revision=revision, sha256=sha256, progress=True)
@@ -309,19 +336,35 @@ def load_config(source: str | os.PathLike, *, revision: str | None = None) -> di
     return files.read_config(Path(files.hub_file(str(source), CONFIG_NAME, revision, progress=False)))
 
 
-def download(source: Any, *, revision: str | None = None, sha256: str | None = None, progress: bool = True) -> Path:
+def _as_entry(source: Any):
+    """``source`` as a weights entry (a member, or ``"Enum.ENTRY"``), else None (a repo id or a folder)."""
+    if isinstance(source, registry.WeightsEnum):
+        return source
+    if isinstance(source, str) and re.fullmatch(r"[A-Za-z_]\w*\.[A-Za-z_]\w*", source) and not os.path.isdir(source):
+        return registry.get_weight(source)
+    return None
+
+
+def download(
+    source: Any,
+    *,
+    revision: str | None = None,
+    sha256: str | None = None,
+    progress: bool = True,
+    keep_upstream: bool = False,
+) -> Path:
     """Download (or find in the cache) and verify a weights entry (a member, ``"Enum.ENTRY"``) or a repo id.
 
-    Returns the local folder (the cache snapshot) holding ``model.safetensors`` and ``config.json``.
-    Entries are fetched from the Hub only: this is how a connected machine fills the cache for
-    offline use.
+    Returns the local folder holding ``model.safetensors`` and ``config.json``: the Hugging Face cache
+    snapshot of a Hub copy, or, for an entry sourced from an upstream file (no Hub copy pinned, or the Hub
+    unreachable), the converted folder in the zoo's cache (``keep_upstream`` keeps the downloaded upstream
+    file beside it). This is how a connected machine fills the caches for offline use.
     """
-    if isinstance(source, str) and not files.REPO_ID_PATTERN.match(source) and source.count(".") == 1:
-        source = registry.get_weight(source)
-    if isinstance(source, registry.WeightsEnum):
-        return files.resolve(
-            files.repo_id(source.repo), revision=source.revision, sha256=source.sha256, progress=progress
-        )
+    entry = _as_entry(source)
+    if entry is not None:
+        if revision is not None or sha256 is not None:
+            raise ValueError(f"revision and sha256 are pinned by the weights entry {source!r}; pass neither")
+        return entry.folder(progress=progress, keep_upstream=keep_upstream)
     if not isinstance(source, str):
         raise TypeError(f"source must be a weights entry or a Hub repo id, got {type(source).__name__}")
     return files.resolve(source, revision=revision, sha256=files.check_sha256(sha256), progress=progress)

@@ -244,8 +244,9 @@ class DilatedResNet(nn.Module):
 class DilatedBasicResNet(nn.Module):
     """Dilated ResNet-18/34 (BasicBlock) of output stride 8, as mmsegmentation's ``ResNetV1c`` depth 18/34 "D8".
 
-    layer3 and layer4 keep stride 1 and dilate both 3x3 convs of each block by 2 and 4 (with
-    ``contract_dilation`` the first block of each by 1 and 2, as mmsegmentation). Blocks are
+    layer3 and layer4 keep stride 1 and dilate the 3x3 convs of each block by 2 and 4 (with
+    ``contract_dilation`` the first block of each by 1 and 2, as mmsegmentation): both convs of a block by
+    default, only the first with ``dilate_conv2=False``, as mmsegmentation's BasicBlock does. Blocks are
     torchvision's ``BasicBlock`` (same parameter names), so torchvision's ImageNet weights load when
     ``width=1.0`` and ``stem_widths=None``.
 
@@ -255,6 +256,8 @@ class DilatedBasicResNet(nn.Module):
         stem_widths: ``None`` for torchvision's 7x7 stem (``64 * width`` channels), or the widths of a
             deep stem of three 3x3 conv+BN+ReLU (e.g. :data:`MMSEG_STEM`).
         contract_dilation: first block of layer3/layer4 with half the dilation.
+        dilate_conv2: dilate the second 3x3 conv of each block too (True); mmsegmentation's BasicBlock
+            dilates the first only (its second keeps padding 1, dilation 1): False reproduces its R-18/34-D8.
         weights_backbone: torchvision ``ResNet18_Weights`` / ``ResNet34_Weights`` (need width 1.0 and the 7x7 stem).
 
     ``forward`` returns ``(layer3, layer4)``: (N, 256 * width, H/8, W/8) and (N, 512 * width, H/8, W/8).
@@ -268,8 +271,11 @@ class DilatedBasicResNet(nn.Module):
         contract_dilation: bool = True,
         weights_backbone=None,
         progress: bool = True,
+        dilate_conv2: bool = True,
     ):
         super().__init__()
+        if not isinstance(dilate_conv2, bool):
+            raise TypeError(f"dilate_conv2 must be a bool, got {type(dilate_conv2).__name__}")
         if depth not in _BASIC_LAYERS:
             raise ValueError(f"depth must be one of {sorted(_BASIC_LAYERS)}, got {depth!r}")
         if isinstance(width, bool) or not isinstance(width, (int, float)) or not 0 < width <= 1:
@@ -307,7 +313,7 @@ class DilatedBasicResNet(nn.Module):
                     )
                 block = BasicBlock(in_channels, channels, block_stride, downsample)
                 d = dilation // 2 if (b == 0 and contract_dilation and dilation > 1) else dilation
-                for conv in (block.conv1, block.conv2):
+                for conv in (block.conv1, block.conv2) if dilate_conv2 else (block.conv1,):
                     conv.dilation, conv.padding = (d, d), (d, d)
                 blocks.append(block)
                 in_channels = channels
@@ -324,6 +330,7 @@ class DilatedBasicResNet(nn.Module):
         self.width = float(width)
         self.stem_widths = stem_widths
         self.contract_dilation = contract_dilation
+        self.dilate_conv2 = dilate_conv2
         self.out_channels = planes[3]
         self.aux_channels = planes[2]
 

@@ -22,7 +22,9 @@ __all__ = [
     "SCENE_CLASSES",
     "DetectionPreprocess",
     "ImagePreprocess",
+    "KeepRatioPreprocess",
     "WarpCropPreprocess",
+    "keep_ratio_size",
     "normalize",
     "resize_image",
     "scene_weights_meta",
@@ -65,6 +67,38 @@ class ImagePreprocess:
 
     def __repr__(self) -> str:
         return f"ImagePreprocess(size={self.size})"
+
+
+def keep_ratio_size(height: int, width: int, scale: Sequence[int]) -> tuple[int, int]:
+    """The (H, W) mmcv's keep-ratio resize gives an image of (``height``, ``width``) for ``scale`` (long, short):
+    ``s = min(max(scale) / max(h, w), min(scale) / min(h, w))``, new size ``int(h * s + 0.5), int(w * s + 0.5)``."""
+    if len(scale) != 2 or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in scale):
+        raise ValueError(f"scale must be two positive ints (long side, short side), got {scale!r}")
+    factor = min(max(scale) / max(height, width), min(scale) / min(height, width))
+    return int(height * factor + 0.5), int(width * factor + 0.5)
+
+
+class KeepRatioPreprocess:
+    """Inference preprocessing of mmsegmentation-trained segmenters: keep-ratio resize to ``scale`` (long side,
+    short side; mmcv's rule, :func:`keep_ratio_size`), bilinear without antialiasing as mmcv, [0, 1], normalize
+    (mmsegmentation's mean/std on 0..255 are ImageNet's on [0, 1]). Takes a (3, H, W) uint8 or [0, 1] float
+    image; the ``transforms`` of the official PSPNet entries."""
+
+    def __init__(self, scale: Sequence[int]):
+        self.scale = tuple(int(v) for v in scale)
+        keep_ratio_size(1, 1, self.scale)  # validates
+
+    def __call__(self, image: Tensor) -> Tensor:
+        if image.dim() != 3 or image.shape[0] != 3:
+            raise ValueError(f"image must be (3, H, W), got shape {tuple(image.shape)}")
+        size = keep_ratio_size(image.shape[-2], image.shape[-1], self.scale)
+        image = image.float() / 255 if image.dtype == torch.uint8 else image.float()
+        if list(image.shape[-2:]) != list(size):
+            image = F.interpolate(image[None], size=size, mode="bilinear", align_corners=False)[0]
+        return normalize(image[None])[0]
+
+    def __repr__(self) -> str:
+        return f"KeepRatioPreprocess(scale={self.scale})"
 
 
 class DetectionPreprocess:

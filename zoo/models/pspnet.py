@@ -35,6 +35,7 @@ from .backbones import (
     DilatedResNet,
     _scaled,
 )
+from .mmseg_weights import mmseg_pspnet
 from .presets import ImagePreprocess, scene_weights_meta
 from .registry import Weights, WeightsEnum, load_weights, override_num_classes, register_model, verify_weights
 
@@ -209,16 +210,125 @@ class PSPNet_ResNet18_Weights(WeightsEnum):
             time_s=858.9,
         ),
     )
-    DEFAULT = SCENES_V1
+    CITYSCAPES_MMSEG_80K = mmseg_pspnet(
+        "pspnet_r18-d8_512x1024_80k_cityscapes",
+        "20201225_021458-09ffa746",
+        miou=74.87,
+        miou_ms=76.04,
+        num_params=12790086,
+    )
+    CITYSCAPES_769_MMSEG_80K = mmseg_pspnet(
+        "pspnet_r18-d8_769x769_80k_cityscapes",
+        "20201225_021458-3deefc62",
+        miou=75.90,
+        miou_ms=77.86,
+        num_params=12790086,
+    )
+    DEFAULT = SCENES_V1  # the offline main job: shipped with the package
 
 
 class PSPNet_ResNet50_Weights(WeightsEnum):
-    """Weights of :func:`pspnet_resnet50`. No entries yet: they come with converted or trained
-    checkpoints (see :mod:`zoo.convert`). Meta schema: :mod:`zoo.models.registry`."""
+    """Weights of :func:`pspnet_resnet50`: mmsegmentation's published PSPNet R-50-D8 checkpoints (Apache-2.0),
+    downloaded, verified and converted exactly on first use (:mod:`zoo.models.mmseg_weights`). Their metrics are
+    mmsegmentation's (``meta["published_metrics"]``), not re-measured here. ``DEFAULT``: ADE20K, 160k iterations.
+    Meta schema: :mod:`zoo.models.registry`."""
+
+    ADE20K_MMSEG_80K = mmseg_pspnet(
+        "pspnet_r50-d8_512x512_80k_ade20k", "20200615_014128-15a8b914", miou=41.13, miou_ms=41.94, num_params=49076364
+    )
+    ADE20K_MMSEG_160K = mmseg_pspnet(
+        "pspnet_r50-d8_512x512_160k_ade20k", "20200615_184358-1890b0bd", miou=42.48, miou_ms=43.44, num_params=49076364
+    )
+    VOC12AUG_MMSEG_20K = mmseg_pspnet(
+        "pspnet_r50-d8_512x512_20k_voc12aug", "20200617_101958-ed5dfbd9", miou=76.78, miou_ms=77.61, num_params=48977034
+    )
+    VOC12AUG_MMSEG_40K = mmseg_pspnet(
+        "pspnet_r50-d8_512x512_40k_voc12aug", "20200613_161222-ae9c1b8c", miou=77.29, miou_ms=78.48, num_params=48977034
+    )
+    CITYSCAPES_MMSEG_40K = mmseg_pspnet(
+        "pspnet_r50-d8_512x1024_40k_cityscapes",
+        "20200605_003338-2966598c",
+        miou=77.85,
+        miou_ms=79.18,
+        num_params=48975494,
+    )
+    CITYSCAPES_769_MMSEG_40K = mmseg_pspnet(
+        "pspnet_r50-d8_769x769_40k_cityscapes",
+        "20200606_112725-86638686",
+        miou=78.26,
+        miou_ms=79.88,
+        num_params=48975494,
+    )
+    CITYSCAPES_MMSEG_80K = mmseg_pspnet(
+        "pspnet_r50-d8_512x1024_80k_cityscapes",
+        "20200606_112131-2376f12b",
+        miou=78.55,
+        miou_ms=79.79,
+        num_params=48975494,
+    )
+    CITYSCAPES_769_MMSEG_80K = mmseg_pspnet(
+        "pspnet_r50-d8_769x769_80k_cityscapes",
+        "20200606_210121-5ccf03dd",
+        miou=79.59,
+        miou_ms=80.69,
+        num_params=48975494,
+    )
+    DEFAULT = ADE20K_MMSEG_160K
 
 
 class PSPNet_ResNet101_Weights(WeightsEnum):
-    """Weights of :func:`pspnet_resnet101`. No entries yet. Meta schema: :mod:`zoo.models.registry`."""
+    """Weights of :func:`pspnet_resnet101`: mmsegmentation's published PSPNet R-101-D8 checkpoints, as
+    :class:`PSPNet_ResNet50_Weights`. ``DEFAULT``: ADE20K, 160k iterations. Meta schema: :mod:`zoo.models.registry`."""
+
+    ADE20K_MMSEG_80K = mmseg_pspnet(
+        "pspnet_r101-d8_512x512_80k_ade20k", "20200614_031423-b6e782f0", miou=43.57, miou_ms=44.35, num_params=68068492
+    )
+    ADE20K_MMSEG_160K = mmseg_pspnet(
+        "pspnet_r101-d8_512x512_160k_ade20k", "20200615_100650-967c316f", miou=44.39, miou_ms=45.35, num_params=68068492
+    )
+    VOC12AUG_MMSEG_20K = mmseg_pspnet(
+        "pspnet_r101-d8_512x512_20k_voc12aug",
+        "20200617_102003-4aef3c9a",
+        miou=78.47,
+        miou_ms=79.25,
+        num_params=67969162,
+    )
+    VOC12AUG_MMSEG_40K = mmseg_pspnet(
+        "pspnet_r101-d8_512x512_40k_voc12aug",
+        "20200613_161222-bc933b18",
+        miou=78.52,
+        miou_ms=79.57,
+        num_params=67969162,
+    )
+    CITYSCAPES_MMSEG_40K = mmseg_pspnet(
+        "pspnet_r101-d8_512x1024_40k_cityscapes",
+        "20200604_232751-467e7cf4",
+        miou=78.34,
+        miou_ms=79.74,
+        num_params=67967622,
+    )
+    CITYSCAPES_769_MMSEG_40K = mmseg_pspnet(
+        "pspnet_r101-d8_769x769_40k_cityscapes",
+        "20200606_112753-61c6f5be",
+        miou=79.08,
+        miou_ms=80.28,
+        num_params=67967622,
+    )
+    CITYSCAPES_MMSEG_80K = mmseg_pspnet(
+        "pspnet_r101-d8_512x1024_80k_cityscapes",
+        "20200606_112211-e1e1100f",
+        miou=79.76,
+        miou_ms=81.01,
+        num_params=67967622,
+    )
+    CITYSCAPES_769_MMSEG_80K = mmseg_pspnet(
+        "pspnet_r101-d8_769x769_80k_cityscapes",
+        "20200606_225055-dba412fa",
+        miou=79.77,
+        miou_ms=81.06,
+        num_params=67967622,
+    )
+    DEFAULT = ADE20K_MMSEG_160K
 
 
 def _pspnet(
@@ -312,11 +422,14 @@ def pspnet_resnet18(
     width: float = 1.0,
     stem_widths: Sequence[int] | None = None,
     contract_dilation: bool = True,
+    dilate_conv2: bool = True,
     **kwargs,
 ) -> PSPNet:
-    """PSPNet on a dilated ResNet-18 (BasicBlock, output stride 8), as mmsegmentation's ``pspnet_r18-d8``:
+    """PSPNet on a dilated ResNet-18 (BasicBlock, output stride 8) after mmsegmentation's ``pspnet_r18-d8``:
     deep stem (32, 32, 64), layer4 512 channels, pyramid stages and bottleneck of 128 channels, auxiliary
     head of 64 channels on layer3, ``align_corners=False``. A compact PSPNet; every width scales by ``width``.
+    With ``dilate_conv2=False`` it is mmsegmentation's R-18-D8 exactly (its checkpoints convert with
+    :func:`zoo.convert.from_mmseg`); the default dilates both convs of each block (the shipped weights).
 
     Args:
         weights: a :class:`PSPNet_ResNet18_Weights` entry or None.
@@ -328,6 +441,8 @@ def pspnet_resnet18(
         width: channel multiplier of the whole network (1.0 = mmsegmentation's widths).
         stem_widths: deep-stem widths; default :data:`~zoo.models.backbones.MMSEG_STEM` scaled by ``width``.
         contract_dilation: first block of layer3/layer4 with half dilation (mmsegmentation's default).
+        dilate_conv2: dilate both 3x3 convs of each dilated block (default); False dilates the first only,
+            as mmsegmentation's BasicBlock.
         **kwargs: :class:`PSPNet` options: ``align_corners`` (default False), ``bins``, ``ppm_channels``,
             ``head_channels``, ``aux_channels``, ``dropout``.
     """
@@ -343,6 +458,6 @@ def pspnet_resnet18(
     kwargs.setdefault("ppm_channels", _scaled(128, width))
     kwargs.setdefault("head_channels", _scaled(128, width))
     kwargs.setdefault("aux_channels", _scaled(64, width))
-    backbone = DilatedBasicResNet(18, width, stem_widths, contract_dilation, weights_backbone, progress)
+    backbone = DilatedBasicResNet(18, width, stem_widths, contract_dilation, weights_backbone, progress, dilate_conv2)
     model = PSPNet(backbone, num_classes, aux_loss=bool(aux_loss), **kwargs)
     return load_weights(model, weights, progress)

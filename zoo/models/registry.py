@@ -13,8 +13,16 @@ Schema of :attr:`Weights.meta` (every key optional unless a builder needs it):
 - ``input_size`` (tuple[int, int]): the (H, W) the reported metrics were measured at.
 - ``mean`` / ``std`` (tuple[float, float, float]): RGB normalization, on [0, 1] inputs.
 - ``align_corners`` (bool): for segmenters, the interpolation convention the weights expect.
-- ``_metrics`` (dict[str, dict[str, float]]): dataset -> metric name -> value,
-  e.g. ``{"VOC2012-val": {"mIoU": 77.05}}``.
+- ``_metrics`` (dict[str, dict[str, float]]): dataset -> metric name -> value measured by the zoo itself
+  (reproduced by ``python -m zoo eval``), e.g. ``{"scenes-test": {"mIoU": 15.34}}``.
+- ``published_metrics`` (dict[str, dict[str, float]]): the same shape, figures published by the weights'
+  authors and *not* re-measured here; each key names its publisher,
+  e.g. ``{"ADE20K-val (mmsegmentation)": {"mIoU": 42.48, "mIoU(ms+flip)": 43.44}}``.
+- ``palette`` (list[[r, g, b]]): for segmenters, the color of each category (0..255), as the dataset draws it.
+- ``dataset`` (str): the dataset the weights were trained on (``"ade20k"``, ``"scenes"``...).
+- ``test_protocol`` (dict): for segmenters, how the metrics were measured: ``scale`` (keep-ratio resize,
+  mmcv's rule), ``keep_ratio``, ``mode`` (``"whole"`` or ``"slide"``, with ``crop_size`` and ``stride``),
+  ``reduce_zero_label``, ``ignore_index``.
 - ``recipe`` (str): URL of the training recipe or of the conversion script.
 - ``source`` (str): where the weights come from (own training, or the original checkpoint).
 - ``_file_size`` (float): file size in MB.
@@ -30,6 +38,8 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import logging
+import re
 from collections.abc import Callable, Iterable
 from inspect import signature
 from pathlib import Path
@@ -41,8 +51,8 @@ from torch import nn
 from torchvision.models import Weights as _TorchvisionWeights
 from torchvision.models import WeightsEnum as _TorchvisionWeightsEnum
 
-from ..hub import files
-from ..hub.files import DEFAULT_HUB_ORG
+from ..hub import files, upstream
+from ..hub.files import DEFAULT_HUB_ORG, HubUnavailableError
 
 __all__ = [
     "Weights",
@@ -58,34 +68,88 @@ __all__ = [
 
 
 class Weights(_TorchvisionWeights):
-    """One set of pretrained weights, published on the Hugging Face Hub (a torchvision ``Weights``).
+    """One set of pretrained weights (a torchvision ``Weights``): a Hub copy, an upstream file, or both.
 
-    Keyword-only: ``repo`` is the repository name without its organisation, ``{model}.{tag}``
+    Keyword-only. ``repo`` is the Hub repository name without its organisation, ``{model}.{tag}``
     (timm/smp style); the repo id is ``{org}/{repo}`` with the organisation resolved at load time
-    (argument, else ``$SPP_ZOO_HUB_ORG``, else ``spp-zoo``: see :func:`zoo.hub.files.repo_id`). ``revision``
-    (branch, tag or commit) and ``sha256`` (hex digest of ``model.safetensors``) pin the file; a file
-    with another digest is never used. ``transforms`` builds the preprocessing, ``meta`` follows the
-    schema in this module's docstring. ``url`` is the default Hub address of the file, for display.
+    (argument, else ``$SPP_ZOO_HUB_ORG``, else ``spp-zoo``: see :func:`zoo.hub.files.repo_id`).
+
+    - **Hub copy**: ``revision`` (branch, tag or commit) and ``sha256`` (hex digest of ``model.safetensors``)
+      pin the folder on the Hub; a file with another digest is never used.
+    - **Upstream file** (torchvision-style): ``url`` of the checkpoint exactly as its authors publish it,
+      ``sha256_prefix`` (its sha256, or the first 8+ hex digits of it, e.g. from the file name) and
+      ``converter``, the name of the converter that turns it into a Hub-layout folder (see
+      :mod:`zoo.models.conversion`; ``"mmseg"`` for mmsegmentation's checkpoints). ``repo`` then names the
+      Hub repository ``python -m zoo publish`` puts the converted folder into; ``revision`` and ``sha256``
+      stay None until a maintainer publishes and pins it.
+
+    An entry with both loads the Hub copy first and falls back to the upstream file. ``url`` is the upstream
+    address when there is one, else the Hub address of ``model.safetensors`` (:attr:`hub_url`).
+    ``transforms`` builds the preprocessing, ``meta`` follows the schema in this module's docstring.
     """
 
-    def __init__(self, *, repo: str, revision: str, sha256: str, transforms: Callable, meta: dict[str, Any]):
+    def __init__(
+        self,
+        *,
+        repo: str,
+        transforms: Callable,
+        meta: dict[str, Any],
+        revision: str | None = None,
+        sha256: str | None = None,
+        url: str | None = None,
+        sha256_prefix: str | None = None,
+        converter: str | None = None,
+    ):
         if not isinstance(repo, str) or "/" in repo or not repo:
             raise ValueError(f"repo must be a repository name without organisation, got {repo!r}")
-        if not isinstance(sha256, str) or len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
-            raise ValueError(f"sha256 must be 64 lowercase hex digits, got {sha256!r}")
-        if not isinstance(revision, str) or not revision:
-            raise ValueError(f"revision must be a non-empty str, got {revision!r}")
-        url = f"https://huggingface.co/{DEFAULT_HUB_ORG}/{repo}/resolve/{revision}/model.safetensors"
-        super().__init__(url=url, transforms=transforms, meta=meta)
+        hub = revision is not None or sha256 is not None
+        source = url is not None or sha256_prefix is not None or converter is not None
+        if not hub and not source:
+            raise ValueError(
+                "a weights entry needs a Hub copy (revision and sha256) or an upstream file "
+                "(url, sha256_prefix and converter)"
+            )
+        if hub:
+            if not isinstance(sha256, str) or not re.fullmatch(r"[0-9a-f]{64}", sha256):
+                raise ValueError(f"sha256 must be 64 lowercase hex digits, got {sha256!r}")
+            if not isinstance(revision, str) or not revision:
+                raise ValueError(f"revision must be a non-empty str, got {revision!r}")
+        if source:
+            upstream.file_name(url)  # an http(s) URL ending with a file name, or a ValueError naming url
+            if not isinstance(sha256_prefix, str) or not re.fullmatch(r"[0-9a-f]{8,64}", sha256_prefix):
+                raise ValueError(f"sha256_prefix must be 8 to 64 lowercase hex digits, got {sha256_prefix!r}")
+            if not isinstance(converter, str) or not converter.isidentifier():
+                raise ValueError(f"converter must be the name of a registered converter, got {converter!r}")
         self.repo = repo
         self.revision = revision
         self.sha256 = sha256
+        self.sha256_prefix = sha256_prefix
+        self.converter = converter
+        super().__init__(url=url if source else self.hub_url, transforms=transforms, meta=meta)
+
+    @property
+    def hub_url(self) -> str:
+        """Default Hub address of the converted or trained ``model.safetensors`` (for display)."""
+        revision = self.revision or "main"
+        return f"https://huggingface.co/{DEFAULT_HUB_ORG}/{self.repo}/resolve/{revision}/model.safetensors"
+
+    @property
+    def has_hub_copy(self) -> bool:
+        """Whether a Hub copy is pinned (``revision`` and ``sha256``)."""
+        return self.revision is not None
+
+    @property
+    def has_upstream_file(self) -> bool:
+        """Whether the entry names an upstream file (``url``, ``sha256_prefix``, ``converter``)."""
+        return self.sha256_prefix is not None
+
+    def _pins(self) -> tuple:
+        return (self.repo, self.revision, self.sha256, self.sha256_prefix, self.converter)
 
     def __eq__(self, other: Any) -> bool:
         if not isinstance(other, Weights):
             return NotImplemented
-        same_pins = (self.repo, self.revision, self.sha256) == (other.repo, other.revision, other.sha256)
-        return same_pins and super().__eq__(other)
+        return self._pins() == other._pins() and super().__eq__(other)
 
     __hash__ = None
 
@@ -93,9 +157,10 @@ class Weights(_TorchvisionWeights):
 class WeightsEnum(_TorchvisionWeightsEnum):
     """Base class of the zoo's weights enums (a torchvision ``WeightsEnum`` of :class:`Weights`).
 
-    Files come through :mod:`zoo.hub.files`: downloaded from the Hub (or a mirror, ``HF_ENDPOINT``) into the
-    Hugging Face cache, pinned by revision and sha256, or taken from the copy shipped inside the
-    package when the Hub cannot serve them.
+    Files come through :mod:`zoo.hub.files` (Hub copies: downloaded from the Hub or a mirror,
+    ``HF_ENDPOINT``, into the Hugging Face cache, pinned by revision and sha256, or taken from the copy
+    shipped inside the package when the Hub cannot serve them) and :mod:`zoo.models.conversion` (upstream
+    files: downloaded, verified and converted once into the zoo's cache).
     """
 
     @property
@@ -104,26 +169,44 @@ class WeightsEnum(_TorchvisionWeightsEnum):
         return self.value.repo
 
     @property
-    def revision(self) -> str:
-        """Pinned branch, tag or commit."""
+    def revision(self) -> str | None:
+        """Pinned branch, tag or commit of the Hub copy (None: not published on the Hub yet)."""
         return self.value.revision
 
     @property
-    def sha256(self) -> str:
-        """Pinned sha256 of ``model.safetensors``."""
+    def sha256(self) -> str | None:
+        """Pinned sha256 of the Hub copy's ``model.safetensors`` (None: not published on the Hub yet)."""
         return self.value.sha256
 
     def get_state_dict(self, progress: bool = True, check_hash: bool = True) -> dict[str, torch.Tensor]:
-        """The state dict of this entry (verified against its ``sha256``; ``check_hash`` cannot turn that off)."""
-        return load_file(str(self._folder(progress) / files.WEIGHTS_NAME))
+        """The state dict of this entry (always verified; ``check_hash`` cannot turn that off)."""
+        return load_file(str(self.folder(progress) / files.WEIGHTS_NAME))
 
     def get_config(self, progress: bool = True) -> dict[str, Any]:
-        """The ``config.json`` published with this entry (architecture, builder kwargs, metadata)."""
-        return files.read_config(self._folder(progress) / files.CONFIG_NAME)
+        """The ``config.json`` of this entry's folder (architecture, builder kwargs, metadata)."""
+        return files.read_config(self.folder(progress) / files.CONFIG_NAME)
 
-    def _folder(self, progress: bool) -> Path:
-        """The verified local folder of this entry (:func:`zoo.hub.files.entry_folder`)."""
-        return files.entry_folder(self.repo, self.revision, self.sha256, progress)
+    def folder(self, progress: bool = True, keep_upstream: bool = False) -> Path:
+        """The verified local folder (Hub layout) of this entry.
+
+        The pinned Hub copy first (:func:`zoo.hub.files.entry_folder`: the Hub, its cache, or the copy shipped
+        with the package); for an upstream entry without one, or when the Hub cannot serve it, the converted
+        folder (:func:`zoo.models.conversion.converted_folder`; ``keep_upstream`` keeps the downloaded file).
+        """
+        from . import conversion
+
+        weights = self.value
+        if weights.has_hub_copy:
+            try:
+                return files.entry_folder(self.repo, self.revision, self.sha256, progress)
+            except (HubUnavailableError, FileNotFoundError) as error:
+                if not weights.has_upstream_file:
+                    raise
+                _log.warning("spp-zoo: %s; using the upstream file %s", files.first_line(error), weights.url)
+        return conversion.converted_folder(self, progress=progress, keep_upstream=keep_upstream)
+
+
+_log = logging.getLogger(__name__)
 
 
 E = TypeVar("E", bound=_TorchvisionWeightsEnum)
