@@ -2,8 +2,10 @@
 converter, and the CLI, against MindSpore's network and file format written independently in
 ``tests/mindspore_ckpt.py`` (no MindSpore install, no internet)."""
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -26,6 +28,16 @@ from torch.export import Dim
 import zoo
 from zoo.models.backbones import ZF5
 from zoo.models.same_padding import SameConv2d, same_padding
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _zoo_process(args: list[str], **env: str) -> subprocess.CompletedProcess:
+    """``python <args>`` with this checkout's zoo."""
+    environ = {**os.environ, **env}
+    environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, env=environ, timeout=300, cwd=REPO)
+
 
 #: Channels at width 0.125 (96, 256, 384, 384, 256 / 8), fc width 64, 10 classes: a small SppNet.
 SMALL = dict(c=(12, 32, 48, 48, 32), rep=64, classes=10)
@@ -262,20 +274,18 @@ def test_conversion_refuses_what_does_not_fit(tmp_path):
 def test_cli_convert_mindspore_writes_a_hub_folder(ckpt, tmp_path):
     path, weights = ckpt
     out = tmp_path / "converted"
-    done = subprocess.run([sys.executable, "-m", "zoo", "convert", "mindspore", str(path), str(out)],
-                          capture_output=True, text=True)  # fmt: skip
+    done = _zoo_process(["-m", "zoo", "convert", "mindspore", str(path), str(out)])
     assert done.returncode == 0, done.stderr
     config = zoo.hub.load_config(out)
     assert config["architecture"] == "sppnet_zf5" and config["kwargs"]["layout"] == "mindspore"
-    assert config["license"] == "apache-2.0" and "research and education" in config["description"]
+    assert config["license"] == "Apache-2.0" and "research and education" in config["description"]
     assert config["input_size"] == [224, 224] and "categories" not in config  # 10 classes: not ImageNet's
     model = zoo.hub.from_pretrained(out)
     torch.testing.assert_close(model.classifier.weight, torch.from_numpy(weights["fc3.weight"]), rtol=0, atol=0)
 
     bad = tmp_path / "bad.ckpt"
     bad.write_bytes(b"\x0a\xff\xff")
-    done = subprocess.run([sys.executable, "-m", "zoo", "convert", "mindspore", str(bad), str(tmp_path / "x")],
-                          capture_output=True, text=True)  # fmt: skip
+    done = _zoo_process(["-m", "zoo", "convert", "mindspore", str(bad), str(tmp_path / "x")])
     assert done.returncode == 2
     assert done.stderr.startswith("zoo convert: error:") and len(done.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "x").exists()
@@ -334,3 +344,143 @@ def test_eval_transform_warps_to_256_then_crops_224():
     assert preprocess(torch.stack([image, image])).shape == (2, 3, 224, 224)
     with pytest.raises(ValueError, match="image"):
         preprocess(torch.zeros(1, 224, 224, dtype=torch.uint8))
+
+
+# ------------------------------------------------------------------------------ the weights entry
+#: ../shared/REFERENCE.md section 8, transcribed independently of the registry.
+MINDSPORE_URL = (
+    "https://download.mindspore.cn/models/r1.8/"
+    "sppnet_mult_ascend_v180_imagenet2012_research_cv_top1acc64.82_top5acc85.66.ckpt"
+)
+MINDSPORE_SHA256 = "e1909f126c78468ddc99f56020fca5bc8a49b1102f1e6f86115353ef3365b784"
+MINDSPORE_PATH = "/models/r1.8/sppnet_mult_ascend_v180_imagenet2012_research_cv_top1acc64.82_top5acc85.66.ckpt"
+
+
+def test_entry_pins_the_published_file_and_says_what_it_is():
+    from torchvision.models import AlexNet_Weights
+
+    from zoo.models.presets import WarpCropPreprocess
+
+    entry = zoo.SPPNet_ZF5_Weights.IMAGENET1K_MINDSPORE
+    assert zoo.get_weight("SPPNet_ZF5_Weights.IMAGENET1K_MINDSPORE") is entry
+    assert entry.url == MINDSPORE_URL and entry.value.sha256_prefix == MINDSPORE_SHA256  # the full digest
+    assert entry.value.converter == "mindspore" and entry.revision is None  # no Hub copy pinned yet
+    assert entry.meta["categories"] == AlexNet_Weights.IMAGENET1K_V1.meta["categories"]  # torchvision's order
+    assert entry.meta["categories"][0] == "tench" and len(entry.meta["categories"]) == 1000
+    assert entry.meta["published_metrics"] == {"ImageNet-1k-val (MindSpore)": {"acc@1": 64.82, "acc@5": 85.66}}
+    assert entry.meta["_metrics"] == {}  # not re-measured here
+    assert entry.meta["license"] == "Apache-2.0" and "research and education" in entry.meta["license_note"]
+    assert entry.meta["trunk_layout"] == "mindspore" and entry.meta["min_size"] == (21, 21)
+    assert tuple(entry.meta["input_size"]) == (224, 224) and tuple(entry.meta["resize_size"]) == (256, 256)
+    preprocess = entry.transforms()
+    assert isinstance(preprocess, WarpCropPreprocess) and preprocess.resize_size == [256, 256]
+    assert preprocess.crop_size == [224, 224] and preprocess.mean == [0.485, 0.456, 0.406]
+    assert zoo.SPPNet_ZF5_Weights.DEFAULT is zoo.SPPNet_ZF5_Weights.SCENES_V1  # the offline default stays
+    full = zoo.sppnet_zf5(layout="mindspore")  # the one full-size build: 77,037,672 parameters (REFERENCE)
+    assert sum(p.numel() for p in full.parameters()) == entry.meta["num_params"] == 77_037_672
+
+
+@pytest.fixture
+def mirror(tmp_path, monkeypatch):
+    """A cold zoo cache, a loopback server at ``SPP_ZOO_DOWNLOAD_MIRROR`` serving a small stand-in ``sppnet_mult``
+    (1000 classes, MindSpore's wire format, with optimizer moments) at the real file's path, and the entry
+    pinned to the stand-in's full sha256."""
+    pytest.importorskip("google.protobuf")
+    from upstream_server import FileServer
+
+    weights = random_weights(sppnet_shapes(c=SMALL["c"], rep=SMALL["rep"], classes=1000), seed=1)
+    entries = list(weights.items()) + [(f"moments.{k}", np.zeros_like(v)) for k, v in weights.items()]
+    data = ckpt_bytes(entries, slices={"fc3.weight": 2})
+    digest = __import__("hashlib").sha256(data).hexdigest()
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("SPP_ZOO_CACHE", str(cache))
+    for name in ("SPP_ZOO_OFFLINE", "HF_HUB_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    entry = zoo.SPPNet_ZF5_Weights.IMAGENET1K_MINDSPORE
+    monkeypatch.setattr(entry.value, "sha256_prefix", digest)
+    with FileServer({MINDSPORE_PATH: data}) as server:
+        monkeypatch.setenv("SPP_ZOO_DOWNLOAD_MIRROR", server.url)
+        yield {"cache": cache, "server": server, "entry": entry, "weights": weights, "sha256": digest}
+
+
+def _files_under(root):
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def test_first_load_downloads_verifies_converts_caches_then_works_offline(mirror, monkeypatch):
+    model = zoo.sppnet_zf5(weights="IMAGENET1K_MINDSPORE", progress=False).eval()
+    assert mirror["server"].requests == [MINDSPORE_PATH]
+    reference = {k: torch.from_numpy(v) for k, v in mirror["weights"].items()}
+    x = torch.randn(1, 3, 224, 224)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), ms_forward(x, reference), rtol=1e-4, atol=1e-4)
+    assert model.zoo_config["kwargs"]["layout"] == "mindspore"
+    files = _files_under(mirror["cache"])  # one converted copy; the upstream file is gone
+    assert [f.rsplit("/", 1)[1] for f in files] == ["README.md", "SHA256SUMS", "config.json", "model.safetensors"]
+    folder = mirror["cache"] / files[0].rsplit("/", 1)[0]
+    config = zoo.hub.load_config(folder)
+    assert config["upstream"]["sha256"] == mirror["sha256"] and config["upstream"]["url"] == MINDSPORE_URL
+    assert config["categories"][:2] == ["tench", "goldfish"] and config["license"] == "Apache-2.0"
+    card = (folder / "README.md").read_text()
+    assert "published by MindSpore" in card and "research and education" in card
+
+    mirror["server"].stop()  # later uses: no network
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    again = zoo.get_model("sppnet_zf5", weights="SPPNet_ZF5_Weights.IMAGENET1K_MINDSPORE").eval()
+    with torch.no_grad():
+        torch.testing.assert_close(again(x), model(x), rtol=0, atol=0)
+    detector = zoo.spp_detector_zf5(weights_backbone="IMAGENET1K_MINDSPORE", trunk_width=0.125, num_classes=3,
+                                    representation_size=16)  # fmt: skip
+    assert detector.backbone.layout == "mindspore" and detector.zoo_config["kwargs"]["trunk_layout"] == "mindspore"
+    for key, value in detector.backbone.state_dict().items():
+        torch.testing.assert_close(value, model.features.state_dict()[key], rtol=0, atol=0)
+    with pytest.raises(ValueError, match="layout='mindspore'"):
+        zoo.sppnet_zf5(weights="IMAGENET1K_MINDSPORE", layout="caffe")
+
+
+def test_a_wrong_digest_is_refused_and_nothing_is_kept(mirror, monkeypatch):
+    from zoo.hub.files import HashMismatchError
+
+    wrong = format(int(mirror["sha256"], 16) ^ 1, "064x")  # the last bit of the pinned digest
+    monkeypatch.setattr(mirror["entry"].value, "sha256_prefix", wrong)
+    with pytest.raises(HashMismatchError, match=wrong):
+        zoo.sppnet_zf5(weights="IMAGENET1K_MINDSPORE", progress=False)
+    assert _files_under(mirror["cache"]) == []
+
+
+def test_keep_upstream_keeps_the_checkpoint_on_request(mirror):
+    zoo.hub.download(mirror["entry"], keep_upstream=True, progress=False)
+    kept = mirror["cache"] / "upstream" / MINDSPORE_URL.rsplit("/", 1)[1]
+    assert __import__("hashlib").sha256(kept.read_bytes()).hexdigest() == mirror["sha256"]
+
+
+def test_predict_shows_imagenet_top5_names(mirror, tmp_path, monkeypatch):
+    from PIL import Image
+
+    import zoo.engine.predict as predict
+    from zoo.models.presets import WarpCropPreprocess
+
+    zoo.hub.download(mirror["entry"], progress=False)  # the subprocess then finds the converted folder
+    image = tmp_path / "photo.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (300, 400, 3), dtype=np.uint8)).save(image)
+    argv = ["predict", "sppnet_zf5", str(image), "--weights", "SPPNet_ZF5_Weights.IMAGENET1K_MINDSPORE",
+            "--output", str(tmp_path / "out")]  # fmt: skip
+    code = (  # the CLI, with the entry pinned to the stand-in as in this process
+        "import sys, zoo; from zoo.cli import main; "
+        f"zoo.SPPNet_ZF5_Weights.IMAGENET1K_MINDSPORE.value.sha256_prefix = {mirror['sha256']!r}; "
+        f"sys.exit(main({argv!r}))"
+    )
+    done = _zoo_process(["-c", code], HF_HUB_OFFLINE="1")
+    assert done.returncode == 0, done.stderr
+    assert Image.open(tmp_path / "out" / "photo_sppnet_zf5.png").size[0] > 400  # the photo and its top-5 panel
+
+    # the panel lists the top-5 ImageNet names of the entry's own preprocessing (warp 256, crop 224)
+    model = zoo.sppnet_zf5(weights="IMAGENET1K_MINDSPORE").eval()
+    pixels = torch.from_numpy(np.asarray(Image.open(image))).permute(2, 0, 1)
+    with torch.no_grad():
+        top5 = model(WarpCropPreprocess()(pixels)[None])[0].topk(5).indices.tolist()
+    drawn = []
+    monkeypatch.setattr(predict, "_classification_picture", lambda img, logits, names, title: drawn.append(
+        [names[i] for i in logits.topk(5).indices.tolist()]))  # fmt: skip
+    predict.predict_image(model, pixels, dict(mirror["entry"].meta), "title")
+    assert drawn == [[mirror["entry"].meta["categories"][i] for i in top5]]

@@ -32,16 +32,26 @@ import math
 import mmap
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
-from ..models.sppnet import SPPNet, sppnet_zf5
+from ..hub.pretrained import save_pretrained
+from ..models.conversion import register_converter
+from ..models.sppnet import MINDSPORE_DISCLAIMER, MINDSPORE_SOURCE, SPPNet, sppnet_zf5
 
-__all__ = ["MINDSPORE_TO_ZOO", "read_checkpoint", "from_mindspore", "checkpoint_classes", "hub_metadata"]
+__all__ = [
+    "MINDSPORE_TO_ZOO",
+    "checkpoint_classes",
+    "from_mindspore",
+    "hub_metadata",
+    "mindspore_folder",
+    "read_checkpoint",
+]
 
 #: MindSpore SppNet parameter -> :class:`~zoo.models.sppnet.SPPNet` state-dict key.
 MINDSPORE_TO_ZOO = {
@@ -68,12 +78,7 @@ TENSOR_TYPES = {
     "Bool": torch.bool,
 }
 
-LICENSE = "apache-2.0"
-DISCLAIMER = (
-    "MindSpore's weights are published under the Apache-2.0 license with the note that they are provided "
-    "for research and education purposes only."
-)
-SOURCE_REPO = "https://github.com/mindspore-ai/models/tree/master/research/cv/SPPNet"
+LICENSE = "Apache-2.0"
 
 
 # ------------------------------------------------------------------------------------------- protobuf
@@ -310,8 +315,16 @@ def _kwargs_text(model) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in model.zoo_config["kwargs"].items())
 
 
+def _description() -> str:
+    return (
+        f"MindSpore's SPP-net (`SppNet`, {MINDSPORE_SOURCE}) converted exactly to `sppnet_zf5(layout='mindspore')` "
+        f"by spp-zoo (zoo.convert.mindspore). {MINDSPORE_DISCLAIMER}"
+    )
+
+
 def hub_metadata(model: SPPNet, source: str) -> dict[str, Any]:
-    """``save_pretrained`` metadata of a converted MindSpore SppNet (ImageNet names when it has 1000 classes)."""
+    """``save_pretrained`` metadata of a MindSpore SppNet converted from a file (``python -m zoo convert mindspore``):
+    ImageNet's class names (torchvision's order, MindSpore's sorted synsets) when it has 1000 classes."""
     from torchvision.models._meta import _IMAGENET_CATEGORIES
 
     from ..models.presets import IMAGENET_MEAN, IMAGENET_STD
@@ -322,10 +335,31 @@ def hub_metadata(model: SPPNet, source: str) -> dict[str, Any]:
         "input_size": [224, 224],
         "source": source,
         "license": LICENSE,
-        "description": f"MindSpore's SPP-net (`sppnet_mult`, {SOURCE_REPO}) converted exactly to "
-        f"`sppnet_zf5(layout='mindspore')` of spp-zoo. {DISCLAIMER}",
+        "description": _description(),
     }
     if model.classifier.out_features == len(_IMAGENET_CATEGORIES):
         metadata["categories"] = list(_IMAGENET_CATEGORIES)
         metadata["dataset"] = "imagenet-1k"
     return metadata
+
+
+#: Metadata of an entry that the converter hook writes into the converted folder's config.json.
+_FOLDER_METADATA = ("categories", "mean", "std", "input_size", "published_metrics", "dataset", "source", "upstream",
+                    "entry", "license")  # fmt: skip
+
+
+@register_converter("mindspore")
+def mindspore_folder(source: Path, output_dir: Path, metadata: Mapping[str, Any]) -> None:
+    """Converter hook ``"mindspore"`` (:mod:`zoo.models.conversion`): a MindSpore SppNet ``.ckpt`` -> a Hub-layout
+    folder, with the entry's metadata (categories, normalization, published metrics, license...)."""
+    model = from_mindspore(source)
+    categories = metadata.get("categories")
+    if categories is not None and len(categories) != model.classifier.out_features:
+        raise ValueError(
+            f"the MindSpore checkpoint has {model.classifier.out_features} classes but the entry lists "
+            f"{len(categories)} categories"
+        )
+    kept = {key: metadata[key] for key in _FOLDER_METADATA if key in metadata}
+    kept.setdefault("source", "converted from a MindSpore SppNet checkpoint by zoo.convert.mindspore")
+    kept["description"] = _description()
+    save_pretrained(model, output_dir, metadata=kept)

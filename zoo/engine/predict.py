@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from torchvision.utils import draw_bounding_boxes, draw_segmentation_masks
 
 from ..data import EXAMPLES_DIR
+from ..models.presets import WarpCropPreprocess
 from ..models.registry import get_model_weights, list_models
 from . import tasks
 from .evaluate import load_model
@@ -161,7 +162,11 @@ def predict_image(model: nn.Module, image: Tensor, meta: dict, title: str) -> Im
     categories = list(meta["categories"])
     size = meta.get("input_size")
     size = int(size[0]) if size else default_image_size(task)
-    output = tasks.predict_batch(task, model.eval(), [image], size, torch.device("cpu"))
+    if task == "classification" and meta.get("resize_size"):  # the entry's own warp-then-crop evaluation
+        preprocess = WarpCropPreprocess(crop_size=size, resize_size=meta["resize_size"])
+        output = model.eval()(preprocess(image)[None])
+    else:
+        output = tasks.predict_batch(task, model.eval(), [image], size, torch.device("cpu"))
     if task == "classification":
         return _classification_picture(image, output[0], categories, title)
     if task == "segmentation":

@@ -26,7 +26,7 @@ Schema of :attr:`Weights.meta` (every key optional unless a builder needs it):
 - ``recipe`` (str): URL of the training recipe or of the conversion script.
 - ``source`` (str): where the weights come from (own training, or the original checkpoint).
 - ``_file_size`` (float): file size in MB.
-- ``license`` (str): license of the weights.
+- ``license`` (str): license of the weights; ``license_note`` (str): terms its publisher adds to it.
 - ``_docs`` (str): free text shown in the documentation.
 - ``resize_size`` (tuple[int, int]): for classifiers evaluated with a warp-resize then a center crop of
   ``input_size`` (e.g. ImageNet's 256 x 256 -> 224): the (H, W) of the warp.
