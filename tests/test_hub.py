@@ -405,7 +405,7 @@ def test_cli_list_info_and_bad_usage(capsys):
         ["info", "NoSuch_Weights.X"], ["bogus"], ["export", "sppnet_zf5"], ["download"],
         ["export", "no_such_model", "--format", "onnx", "-o", "x"], ["convert", "semseg", "/nonexistent", "o"],
         ["export", "sppnet_zf5", "--format", "onnx", "-o", "x", "--kwargs", "[1]"], ["download", "Nope.X"],
-        ["download", "pspnet_resnet50"],  # a model without published weights
+        ["download", "sppnet_resnet50"],  # a model without published weights
     )  # fmt: skip
     for args in bad_usages:
         code, _, err = _cli(capsys, *args)

@@ -320,3 +320,38 @@ def test_cli_list_marks_published_metrics():
     row = next(line for line in result.stdout.splitlines() if "PSPNet_ResNet50_Weights.ADE20K_MMSEG_160K" in line)
     assert "42.48" in row and "43.44" in row and "published by mmsegmentation" in row
     assert "download.openmmlab.com" in row
+
+
+def test_predict_draws_the_dataset_palette_and_names(env, checkpoint, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from zoo.data import EXAMPLES_DIR
+    from zoo.engine.predict import predict_files, read_image
+
+    image = sorted(EXAMPLES_DIR.glob("scene_*.png"))[0]
+    (written,) = predict_files("pspnet_resnet18", ENTRY, [str(image)], tmp_path)
+    picture = np.asarray(Image.open(written).convert("RGB"))
+    model = zoo.pspnet_resnet18(weights=ENTRY, progress=False)  # cached now: the model predict ran
+    with torch.no_grad():  # the entry's own preprocessing: keep-ratio resize to (2048, 1024), normalize
+        labels = run(model, env["entry"].transforms()(read_image(image))[None])[0].argmax(0)
+    counts = torch.bincount(labels.flatten(), minlength=19)
+    top = int(counts.argmax())  # even label 0 ("road"): a Cityscapes class, not background
+    shown = round(image_height(image) * 384 / max(image_height(image), image_width(image)))
+    legend = picture[shown:]  # below the image pair: title, then a swatch and a name per class found
+    swatch = np.all(legend == np.array(CITYSCAPES_PALETTE[top]), axis=-1)
+    assert swatch.sum() >= 16 * 16, f"no legend swatch in the Cityscapes color of the most frequent class {top}"
+
+
+def image_height(path) -> int:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.height
+
+
+def image_width(path) -> int:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return im.width

@@ -1,10 +1,12 @@
 """Converted official PSPNet checkpoints compute the same function as the source networks.
 
-The source networks are re-implemented here from their published architectures, with the source
-key names: hszhao/semseg's PSPNet (deep-base ResNet, every layer3/4 block dilated, PPM pooling each
-bin with nn.AdaptiveAvgPool2d then F.interpolate, align_corners=True) and mmsegmentation's
-EncoderDecoder (ResNetV1c with contract_dilation, PSPHead, FCNHead, align_corners=False). They are
-randomly initialized (BN statistics included), saved in the source layout, converted, and compared.
+The source networks are re-implemented independently from their published architectures, with the source
+key names: hszhao/semseg's PSPNet here (deep-base ResNet, every layer3/4 block dilated, PPM pooling each
+bin with nn.AdaptiveAvgPool2d then F.interpolate, align_corners=True) and mmsegmentation's EncoderDecoder
+in ``mmseg_reference.py`` (ResNetV1c with contract_dilation, Bottleneck or mmsegmentation's BasicBlock,
+PSPHead, FCNHead; checked bitwise against mmsegmentation 1.2.2's model code, as is the converter itself by
+``recipes/check_mmseg_conversion.py``). They are randomly initialized (BN statistics included), saved in the
+source layout, converted, and compared.
 """
 
 import copy
@@ -15,81 +17,24 @@ import sys
 import pytest
 import torch
 import torch.nn.functional as F
+from mmseg_reference import LAYERS, Bottleneck, MMSegPSPNet, deep_stem, mmseg_checkpoint, randomize, res_layer
 from torch import nn
 
+import zoo
 import zoo.hub
 from zoo import convert
-
-
-# --------------------------------------------------------------------------- shared ResNet pieces
-class Bottleneck(nn.Module):
-    """ResNet v1.5 bottleneck (stride on the 3x3 conv), both sources' key names."""
-
-    def __init__(self, inplanes, planes, stride=1, dilation=1, downsample=None):
-        super().__init__()
-        self.conv1 = nn.Conv2d(inplanes, planes, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.conv2 = nn.Conv2d(planes, planes, 3, stride=stride, padding=dilation, dilation=dilation, bias=False)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.conv3 = nn.Conv2d(planes, planes * 4, 1, bias=False)
-        self.bn3 = nn.BatchNorm2d(planes * 4)
-        self.downsample = downsample
-
-    def forward(self, x):
-        y = F.relu(self.bn1(self.conv1(x)))
-        y = F.relu(self.bn2(self.conv2(y)))
-        y = self.bn3(self.conv3(y))
-        return F.relu(y + (x if self.downsample is None else self.downsample(x)))
-
-
-def res_layer(inplanes, planes, blocks, stride, dilation, first_dilation):
-    downsample = None
-    if stride != 1 or inplanes != planes * 4:
-        conv = nn.Conv2d(inplanes, planes * 4, 1, stride=stride, bias=False)
-        downsample = nn.Sequential(conv, nn.BatchNorm2d(planes * 4))
-    layers = [Bottleneck(inplanes, planes, stride, first_dilation, downsample)]
-    layers += [Bottleneck(planes * 4, planes, 1, dilation) for _ in range(1, blocks)]
-    return nn.Sequential(*layers)
-
-
-def deep_stem(widths):
-    layers, c = [], 3
-    for i, w in enumerate(widths):
-        layers += [nn.Conv2d(c, w, 3, stride=2 if i == 0 else 1, padding=1, bias=False), nn.BatchNorm2d(w), nn.ReLU()]
-        c = w
-    return layers
-
-
-BLOCKS = {50: (3, 4, 6, 3), 101: (3, 4, 23, 3)}
-
-
-def randomize(module):
-    """Random weights and BN statistics, scaled so a deep ResNet stays numerically tame."""
-    torch.manual_seed(0)
-    for m in module.modules():
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
-            if m.bias is not None:
-                nn.init.uniform_(m.bias, -0.1, 0.1)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.uniform_(m.weight, 0.2, 0.6)
-            nn.init.uniform_(m.bias, -0.2, 0.2)
-            m.running_mean.uniform_(-0.3, 0.3)
-            m.running_var.uniform_(0.5, 2.0)
-            m.num_batches_tracked.fill_(1000)
-    return module
 
 
 # --------------------------------------------------------------------------- hszhao/semseg PSPNet
 class SemsegPSPNet(nn.Module):
     def __init__(self, layers=50, classes=5, bins=(1, 2, 3, 6)):
         super().__init__()
-        b = BLOCKS[layers]
+        b = LAYERS[layers]
         self.layer0 = nn.Sequential(*deep_stem((64, 64, 128)), nn.MaxPool2d(3, 2, 1))
-        self.layer1 = res_layer(128, 64, b[0], 1, 1, 1)
-        self.layer2 = res_layer(256, 128, b[1], 2, 1, 1)
-        self.layer3 = res_layer(512, 256, b[2], 1, 2, 2)  # semseg: every block dilated, no contraction
-        self.layer4 = res_layer(1024, 512, b[3], 1, 4, 4)
+        self.layer1 = res_layer(Bottleneck, 128, 64, b[0], 1, 1, 1)
+        self.layer2 = res_layer(Bottleneck, 256, 128, b[1], 2, 1, 1)
+        self.layer3 = res_layer(Bottleneck, 512, 256, b[2], 1, 2, 2)  # semseg: every block dilated, no contraction
+        self.layer4 = res_layer(Bottleneck, 1024, 512, b[3], 1, 4, 4)
         self.ppm = nn.Module()
         self.ppm.features = nn.ModuleList(
             nn.Sequential(nn.AdaptiveAvgPool2d(n), nn.Conv2d(2048, 512, 1, bias=False), nn.BatchNorm2d(512), nn.ReLU())
@@ -115,58 +60,6 @@ class SemsegPSPNet(nn.Module):
         return out
 
 
-# --------------------------------------------------------------------------- mmsegmentation PSPNet
-class ConvModule(nn.Module):
-    def __init__(self, cin, cout, k):
-        super().__init__()
-        self.conv = nn.Conv2d(cin, cout, k, padding=k // 2, bias=False)
-        self.bn = nn.BatchNorm2d(cout)
-        self.activate = nn.ReLU()
-
-    def forward(self, x):
-        return self.activate(self.bn(self.conv(x)))
-
-
-class MMSegPSPNet(nn.Module):
-    def __init__(self, depth=50, num_classes=5, pool_scales=(1, 2, 3, 6)):
-        super().__init__()
-        b = BLOCKS[depth]
-        self.backbone = nn.Module()
-        self.backbone.stem = nn.Sequential(*deep_stem((32, 32, 64)))
-        self.backbone.maxpool = nn.MaxPool2d(3, 2, 1)
-        self.backbone.layer1 = res_layer(64, 64, b[0], 1, 1, 1)
-        self.backbone.layer2 = res_layer(256, 128, b[1], 2, 1, 1)
-        self.backbone.layer3 = res_layer(512, 256, b[2], 1, 2, 1)  # contract_dilation: first block 2 // 2
-        self.backbone.layer4 = res_layer(1024, 512, b[3], 1, 4, 2)
-        self.decode_head = nn.Module()
-        self.decode_head.psp_modules = nn.ModuleList(
-            nn.Sequential(nn.AdaptiveAvgPool2d(s), ConvModule(2048, 512, 1)) for s in pool_scales
-        )
-        self.decode_head.bottleneck = ConvModule(4096, 512, 3)
-        self.decode_head.dropout = nn.Dropout2d(0.1)
-        self.decode_head.conv_seg = nn.Conv2d(512, num_classes, 1)
-        self.auxiliary_head = nn.Module()
-        self.auxiliary_head.convs = nn.Sequential(ConvModule(1024, 256, 3))
-        self.auxiliary_head.dropout = nn.Dropout2d(0.1)
-        self.auxiliary_head.conv_seg = nn.Conv2d(256, num_classes, 1)
-
-    def forward(self, img):
-        bb = self.backbone
-        x = bb.maxpool(bb.stem(img))
-        c3 = bb.layer3(bb.layer2(bb.layer1(x)))
-        c4 = bb.layer4(c3)
-        head = self.decode_head
-        outs = [c4] + [F.interpolate(m(c4), size=c4.shape[2:], mode="bilinear", align_corners=False)
-                       for m in head.psp_modules]  # fmt: skip
-        seg = head.conv_seg(head.dropout(head.bottleneck(torch.cat(outs, 1))))
-        out = F.interpolate(seg, size=img.shape[2:], mode="bilinear", align_corners=False)
-        if self.training:
-            a = self.auxiliary_head
-            aux = a.conv_seg(a.dropout(a.convs(c3)))
-            return out, F.interpolate(aux, size=img.shape[2:], mode="bilinear", align_corners=False)
-        return out
-
-
 def assert_same(actual, expected, rel=2e-5):
     scale = expected.abs().max().item()
     assert actual.shape == expected.shape
@@ -187,7 +80,7 @@ def semseg50(tmp_path_factory):
 def mmseg50(tmp_path_factory):
     source = randomize(MMSegPSPNet(50, num_classes=4)).eval()
     path = tmp_path_factory.mktemp("mmseg") / "pspnet_r50-d8.pth"
-    torch.save({"meta": {"mmseg_version": "1.2.2"}, "state_dict": source.state_dict()}, path)
+    mmseg_checkpoint(source, path)
     return source, path
 
 
@@ -284,3 +177,78 @@ def test_cli_writes_a_hub_folder_that_rebuilds_the_model(semseg50, tmp_path):
     x = torch.randn(1, 3, 41, 41)
     with torch.no_grad():
         assert_same(model(x)["out"], source(x))
+
+
+# --------------------------------------------------------------------------- mmsegmentation R-18-D8
+@pytest.fixture(scope="module")
+def mmseg18(tmp_path_factory):
+    source = randomize(MMSegPSPNet(18, num_classes=6)).eval()
+    path = tmp_path_factory.mktemp("mmseg18") / "pspnet_r18-d8.pth"
+    mmseg_checkpoint(source, path, [f"c{i}" for i in range(6)], [(i, i, i) for i in range(6)])
+    return source, path
+
+
+def test_from_mmseg_resnet18_matches_the_source_network(mmseg18):
+    source, path = mmseg18
+    model = convert.from_mmseg(path)
+    assert model.zoo_config["architecture"] == "pspnet_resnet18" and model.num_classes == 6
+    assert model.backbone.depth == 18 and model.backbone.stem_widths == (32, 32, 64)
+    assert model.backbone.contract_dilation and not model.backbone.dilate_conv2 and model.align_corners is False
+    assert model.classifier[0][0].out_channels == 128 and model.aux_classifier[0][0].out_channels == 64
+    for size in [(33, 33), (30, 45), (64, 96)]:
+        x = torch.randn(1, 3, *size)
+        with torch.no_grad():
+            assert_same(model(x)["out"], source(x))
+
+
+def test_from_mmseg_resnet18_aux_head_matches_in_training_mode(mmseg18):
+    source, path = mmseg18
+    model = convert.from_mmseg(path).train()
+    source = copy.deepcopy(source).train()
+    x = torch.randn(2, 3, 33, 41)
+    with torch.no_grad():
+        torch.manual_seed(3)
+        out, aux = source(x)
+        torch.manual_seed(3)
+        ours = model(x)
+    assert_same(ours["out"], out)
+    assert_same(ours["aux"], aux)
+
+
+def test_the_default_resnet18_dilates_both_convs_unlike_mmseg(mmseg18):
+    """pspnet_resnet18's default (the shipped weights' network) differs from R-18-D8: the flag matters."""
+    source, path = mmseg18
+    converted = convert.from_mmseg(path)
+    kwargs = {k: v for k, v in converted.zoo_config["kwargs"].items() if k != "dilate_conv2"}
+    other = zoo.get_model("pspnet_resnet18", **kwargs).eval()
+    other.load_state_dict(converted.state_dict())
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert (other(x)["out"] - source(x)).abs().max() > 1e-3
+
+
+def test_from_mmseg_reads_align_corners_from_the_checkpoint_config(tmp_path):
+    """mmsegmentation's 769x769 Cityscapes models use align_corners=True; their checkpoints keep the config text."""
+    source = randomize(MMSegPSPNet(18, num_classes=3, align_corners=True)).eval()
+    path = tmp_path / "pspnet_r18-d8_769x769.pth"
+    config = "model = dict(decode_head=dict(align_corners=True), auxiliary_head=dict(align_corners=True))"
+    torch.save({"meta": {"config": config}, "state_dict": source.state_dict()}, path)
+    model = convert.from_mmseg(path)
+    assert model.align_corners is True
+    x = torch.randn(1, 3, 41, 57)
+    with torch.no_grad():
+        assert_same(model(x)["out"], source(x))
+    assert convert.from_mmseg(path, align_corners=False).align_corners is False  # an explicit value wins
+
+
+def test_cli_converts_resnet18_with_align_corners_flag(mmseg18, tmp_path):
+    source, path = mmseg18
+    out = tmp_path / "r18"
+    result = subprocess.run([sys.executable, "-m", "zoo", "convert", "mmseg", str(path), str(out), "--align-corners",
+                             "true"], capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    model = zoo.hub.from_pretrained(out)
+    assert model.align_corners is True and not model.backbone.dilate_conv2
+    bad = subprocess.run([sys.executable, "-m", "zoo", "convert", "semseg", str(path), str(out), "--align-corners",
+                          "true"], capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert bad.returncode == 2 and bad.stderr.startswith("zoo convert: error: --align-corners")

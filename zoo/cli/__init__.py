@@ -48,6 +48,47 @@ def _metric_text(metrics: dict[str, dict[str, float]] | None) -> str:
     )
 
 
+def _published_text(published: dict[str, dict[str, float]] | None) -> str:
+    """``{"ADE20K-val (mmsegmentation)": {"mIoU": 42.48}}`` as ``mIoU 42.48 (ADE20K-val; published by
+    mmsegmentation, not re-measured here)``."""
+    parts = []
+    for key, values in (published or {}).items():
+        split, publisher = hub.published_split(key)
+        numbers = ", ".join(f"{k} {v:g}" for k, v in values.items())
+        parts.append(f"{numbers} ({split}; published by {publisher}, not re-measured here)")
+    return "; ".join(parts)
+
+
+def _source(entry) -> dict[str, Any]:
+    """Where an entry's file comes from: the copy shipped in the package, its pinned Hub copy, or an upstream file."""
+    weights = entry.value
+    hub_copy = None
+    if weights.has_hub_copy:
+        hub_copy = {"repo_id": hub.repo_id(entry.repo), "revision": entry.revision, "sha256": entry.sha256}
+    shipped = hub.shipped_directory(entry.repo)
+    if shipped is not None:
+        text = f"shipped with the package ({shipped}); Hub copy {hub.repo_id(entry.repo)}@{entry.revision}"
+    elif hub_copy is not None:
+        text = f"Hub {hub.repo_id(entry.repo)}@{entry.revision}" + (
+            f" (else the upstream file {weights.url})" if weights.has_upstream_file else ""
+        )
+    else:
+        text = (
+            f"upstream file {weights.url} (sha256 prefix {weights.sha256_prefix}), converted by the "
+            f"'{weights.converter}' converter on first use; no Hub copy pinned yet (publish: python -m zoo download "
+            f"{type(entry).__name__}.{entry.name}, then python -m zoo publish FOLDER {hub.repo_id(entry.repo)})"
+        )
+    return {"text": text, "hub_copy": hub_copy, "shipped": str(shipped or "")}
+
+
+def _short_source(entry) -> str:
+    if hub.shipped_directory(entry.repo) is not None:
+        return "shipped"
+    if entry.value.has_hub_copy:
+        return f"Hub `{hub.repo_id(entry.repo)}`"
+    return f"[{entry.value.url.split('/')[2]}]({entry.value.url}), converted on first use"
+
+
 def _resolve_entry(name: str):
     """A weights entry from ``"Enum.ENTRY"``, or from a model name (its DEFAULT entry)."""
     if name in list_models():
@@ -71,7 +112,9 @@ def _cmd_list(args: argparse.Namespace) -> int:
                     "model": model,
                     "weights": f"{type(entry).__name__}.{entry.name}",
                     "dataset": entry.meta.get("dataset"),
+                    "source": _short_source(entry),
                     "metrics": entry.meta.get("_metrics"),
+                    "published_metrics": entry.meta.get("published_metrics"),
                     "params": entry.meta.get("num_params"),
                     "file_size_mb": entry.meta.get("_file_size"),
                 }
@@ -82,30 +125,32 @@ def _cmd_list(args: argparse.Namespace) -> int:
     if args.markdown:
         print(markdown_table(rows))
         return 0
-    print(f"{'model':<24} {'weights':<44} {'params':>10} {'MB':>6}  metrics")
+    print(f"{'model':<24} {'weights':<50} {'params':>10} {'MB':>6}  metrics")
     for row in rows:
         if row["weights"] is None:
             doc = (get_model_builder(row["model"]).__doc__ or "").strip().splitlines()[0]
-            print(f"{row['model']:<24} {'-':<44} {'':>10} {'':>6}  ({doc[:60]})")
+            print(f"{row['model']:<24} {'-':<50} {'':>10} {'':>6}  ({doc[:60]})")
             continue
         params = f"{row['params'] / 1e6:.2f}M" if row["params"] else ""
         size = f"{row['file_size_mb']:.2f}" if row["file_size_mb"] else ""
-        print(f"{row['model']:<24} {row['weights']:<44} {params:>10} {size:>6}  {_metric_text(row['metrics'])}")
+        metrics = "; ".join(t for t in (_metric_text(row["metrics"]), _published_text(row["published_metrics"])) if t)
+        print(f"{row['model']:<24} {row['weights']:<50} {params:>10} {size:>6}  {metrics}")
     return 0
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
     """The README's model table: one row per weights entry (or per model without weights)."""
-    lines = ["| model | weights | dataset | metrics | params | file size |", "|---|---|---|---|---|---|"]
+    lines = ["| model | weights | source | dataset | metrics | params | file size |", "|---|---|---|---|---|---|---|"]
     for row in rows:
         if row["weights"] is None:
-            lines.append(f"| `{row['model']}` | none yet | | | | |")
+            lines.append(f"| `{row['model']}` | none yet | | | | | |")
             continue
-        metrics = _metric_text(row["metrics"])
+        metrics = "; ".join(t for t in (_metric_text(row["metrics"]), _published_text(row["published_metrics"])) if t)
         params = f"{row['params'] / 1e6:.2f} M" if row["params"] else ""
         size = f"{row['file_size_mb']:.2f} MB" if row["file_size_mb"] else ""
         dataset = row["dataset"] or ""
-        lines.append(f"| `{row['model']}` | `{row['weights']}` | {dataset} | {metrics} | {params} | {size} |")
+        cells = [f"`{row['model']}`", f"`{row['weights']}`", row["source"], dataset, metrics, params, size]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -120,12 +165,18 @@ def _cmd_info(args: argparse.Namespace) -> int:
         }
     else:
         entry = _resolve_entry(name)
+        source = _source(entry)
         info = {
             "weights": f"{type(entry).__name__}.{entry.name}",
+            "source": source["text"],
+            "url": entry.url,
+            "sha256_prefix": entry.value.sha256_prefix,
+            "converter": entry.value.converter,
+            "hub_copy": source["hub_copy"],
             "repo_id": hub.repo_id(entry.repo),
             "revision": entry.revision,
             "sha256": entry.sha256,
-            "shipped": str(hub.shipped_directory(entry.repo) or ""),
+            "shipped": source["shipped"],
             "meta": {k: v for k, v in entry.meta.items() if k != "categories"},
             "categories": entry.meta.get("categories"),
         }
@@ -135,7 +186,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 def _cmd_download(args: argparse.Namespace) -> int:
     source = _resolve_entry(args.weights) if args.weights in list_models() else args.weights
-    folder = hub.download(source, revision=args.revision, sha256=args.sha256, progress=not args.quiet)
+    kwargs = {"keep_upstream": True} if args.keep_upstream else {}
+    folder = hub.download(source, revision=args.revision, sha256=args.sha256, progress=not args.quiet, **kwargs)
     print(folder)
     return 0
 
@@ -153,13 +205,18 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     if not os.path.isfile(args.input):
         raise FileNotFoundError(f"checkpoint {args.input!r} does not exist")
     name = os.path.basename(args.input)
+    if args.align_corners is not None and args.source != "mmseg":
+        raise ValueError(f"--align-corners applies to mmseg checkpoints, not {args.source} ones")
     if args.source == "mindspore":
         model = convert.from_mindspore(args.input)
-        metadata = convert.mindspore.hub_metadata(
-            model, f"converted from the MindSpore checkpoint {name} by zoo.convert"
-        )
+        source = f"converted from the MindSpore checkpoint {name} by zoo.convert"
+        metadata = convert.mindspore.hub_metadata(model, source)
     else:
-        model = (convert.from_semseg if args.source == "semseg" else convert.from_mmseg)(args.input)
+        if args.source == "semseg":
+            model = convert.from_semseg(args.input)
+        else:
+            kwargs = {} if args.align_corners is None else {"align_corners": args.align_corners == "true"}
+            model = convert.from_mmseg(args.input, **kwargs)
         origin = {"semseg": "hszhao/semseg", "mmseg": "open-mmlab/mmsegmentation"}[args.source]
         metadata = {"source": f"converted from the {origin} checkpoint {name} by zoo.convert"}
     folder = hub.save_pretrained(model, args.output_dir, metadata=metadata)
@@ -206,11 +263,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", metavar="MODEL_OR_WEIGHTS", help="a model name or 'Enum.ENTRY'")
     p.set_defaults(func=_cmd_info)
 
-    p = commands.add_parser("download", help="download and verify weights into the Hugging Face cache")
+    p = commands.add_parser("download", help="download and verify weights into the caches (for offline use)")
     p.add_argument("weights", metavar="WEIGHTS", help="'Enum.ENTRY', a model name (its DEFAULT) or a Hub repo id")
     p.add_argument("--revision", help="branch, tag or commit (repo ids only)")
     p.add_argument("--sha256", help="expected sha256 of model.safetensors (repo ids only)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--keep-upstream", action="store_true",
+                   help="entries converted from an upstream file: keep that file in the cache too")  # fmt: skip
     p.set_defaults(func=_cmd_download)
 
     p = commands.add_parser("publish", help="upload a folder written by save_pretrained to a Hub repository")
@@ -230,6 +289,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("input", metavar="IN", help="the checkpoint file")
     p.add_argument("output_dir", metavar="OUT_DIR", help="folder to write (model.safetensors, config.json, card)")
+    p.add_argument("--align-corners", choices=["true", "false"],
+                   help="mmseg: the heads' align_corners (default: read from the checkpoint's config, else false; "
+                   "true for the 769x769 Cityscapes models)")  # fmt: skip
     p.set_defaults(func=_cmd_convert)
 
     p = commands.add_parser("export", help="export a model to TorchScript, torch.export or ONNX")

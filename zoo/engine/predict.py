@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from torchvision.utils import draw_bounding_boxes, draw_segmentation_masks
 
 from ..data import EXAMPLES_DIR
-from ..models.presets import WarpCropPreprocess
+from ..models.presets import KeepRatioPreprocess, WarpCropPreprocess
 from ..models.registry import get_model_weights, list_models
 from . import tasks
 from .evaluate import load_model
@@ -97,15 +97,26 @@ def _classification_picture(image: Tensor, logits: Tensor, categories: list[str]
     return canvas
 
 
-def _segmentation_picture(image: Tensor, logits: Tensor, categories: list[str], title: str) -> Image.Image:
+def _segmentation_picture(
+    image: Tensor, logits: Tensor, categories: list[str], title: str, palette: list | None = None
+) -> Image.Image:
+    """Image beside its segmentation. ``palette``: the dataset's colors (index = label), else :data:`PALETTE`.
+    Label 0 counts as background (not drawn) only when the first category is named "background"."""
     shown = _display(image)
     h, w = shown.shape[-2:]
     labels = F.interpolate(logits[None].float(), size=[h, w], mode="bilinear").argmax(1)[0]
-    present = [c for c in labels.unique().tolist() if c != 0]
+    background = {0} if categories and categories[0].strip().lower() == "background" else set()
+    present = [c for c in labels.unique().tolist() if c not in background]
+    # by share of pixels, largest first (datasets such as ADE20K have many classes per picture)
+    present.sort(key=lambda c: -int((labels == c).sum()))
+
+    def color(c: int) -> tuple[int, int, int]:
+        return tuple(int(v) for v in palette[c]) if palette else PALETTE[c % len(PALETTE)]
+
     overlay = shown
     if present:
         masks = torch.stack([labels == c for c in present])
-        overlay = draw_segmentation_masks(shown, masks, alpha=0.55, colors=[PALETTE[c % len(PALETTE)] for c in present])
+        overlay = draw_segmentation_masks(shown, masks, alpha=0.55, colors=[color(c) for c in present])
     columns = max(1, (2 * w + 8) // 250)
     legend_height = 40 + 24 * ((len(present) + columns - 1) // columns)
     canvas = Image.new("RGB", (2 * w + 8, h + legend_height), "white")
@@ -115,9 +126,9 @@ def _segmentation_picture(image: Tensor, logits: Tensor, categories: list[str], 
     draw.text((8, h + 8), title, fill="black", font=_font(16))
     for i, c in enumerate(present):
         x, y = 8 + (i % columns) * 250, h + 34 + (i // columns) * 24
-        draw.rectangle((x, y + 2, x + 16, y + 18), fill=PALETTE[c % len(PALETTE)])
+        draw.rectangle((x, y + 2, x + 16, y + 18), fill=color(c))
         share = 100 * float((labels == c).float().mean())
-        draw.text((x + 22, y), f"{categories[c]} ({share:.1f}% of pixels)", fill="black", font=_font(14))
+        draw.text((x + 22, y), f"{categories[c].strip()} ({share:.1f}% of pixels)", fill="black", font=_font(14))
     if not present:
         draw.text((8, h + 32), "no object found (all background)", fill="black", font=_font(14))
     return canvas
@@ -157,9 +168,19 @@ def _detection_picture(image: Tensor, detection: dict, categories: list[str], ti
 
 @torch.no_grad()
 def predict_image(model: nn.Module, image: Tensor, meta: dict, title: str) -> Image.Image:
-    """The picture of ``model``'s prediction on one (3, H, W) uint8 image (``meta``: its weights' meta)."""
+    """The picture of ``model``'s prediction on one (3, H, W) uint8 image (``meta``: its weights' meta).
+
+    Segmenters whose weights record a keep-ratio ``test_protocol`` (mmsegmentation's entries) see the image
+    resized as that protocol says (whole image, no sliding window) and are drawn with the ``palette`` and
+    class names of ``meta``; the others see a square ``input_size`` image.
+    """
     task = tasks.task_of(model)
     categories = list(meta["categories"])
+    protocol = meta.get("test_protocol") or {}
+    if task == "segmentation" and protocol.get("keep_ratio"):
+        x = KeepRatioPreprocess(protocol["scale"])(image)[None]
+        logits = model.eval()(x)["out"][0]
+        return _segmentation_picture(image, logits, categories, title, meta.get("palette"))
     size = meta.get("input_size")
     size = int(size[0]) if size else default_image_size(task)
     if task == "classification" and meta.get("resize_size"):  # the entry's own warp-then-crop evaluation
@@ -170,7 +191,7 @@ def predict_image(model: nn.Module, image: Tensor, meta: dict, title: str) -> Im
     if task == "classification":
         return _classification_picture(image, output[0], categories, title)
     if task == "segmentation":
-        return _segmentation_picture(image, output[0], categories, title)
+        return _segmentation_picture(image, output[0], categories, title, meta.get("palette"))
     return _detection_picture(image, output[0], categories, title)
 
 

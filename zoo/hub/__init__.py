@@ -11,7 +11,15 @@ from .files import (
     repo_id,
     shipped_directory,
 )
-from .pretrained import download, from_pretrained, load_config, model_card, push_to_hub, save_pretrained
+from .pretrained import (
+    download,
+    from_pretrained,
+    load_config,
+    model_card,
+    published_split,
+    push_to_hub,
+    save_pretrained,
+)
 
 __all__ = [
     "CONFIG_NAME",
@@ -23,6 +31,7 @@ __all__ = [
     "from_pretrained",
     "load_config",
     "model_card",
+    "published_split",
     "push_to_hub",
     "repo_id",
     "save_pretrained",
