@@ -2,6 +2,7 @@
 converter, and the CLI, against MindSpore's network and file format written independently in
 ``tests/mindspore_ckpt.py`` (no MindSpore install, no internet)."""
 
+import json
 import os
 import subprocess
 import sys
@@ -343,7 +344,9 @@ def test_eval_transform_warps_to_256_then_crops_224():
     torch.testing.assert_close(preprocess(pil), out, rtol=0, atol=0)
     assert preprocess(torch.stack([image, image])).shape == (2, 3, 224, 224)
     with pytest.raises(ValueError, match="image"):
-        preprocess(torch.zeros(1, 224, 224, dtype=torch.uint8))
+        preprocess(torch.zeros(2, 224, 224, dtype=torch.uint8))
+    gray = preprocess(Image.fromarray(image[0].numpy()))  # any PIL mode, as torchvision's presets
+    torch.testing.assert_close(gray, preprocess(image[:1].expand(3, -1, -1)), rtol=0, atol=0)
 
 
 # ------------------------------------------------------------------------------ the weights entry
@@ -484,3 +487,54 @@ def test_predict_shows_imagenet_top5_names(mirror, tmp_path, monkeypatch):
         [names[i] for i in logits.topk(5).indices.tolist()]))  # fmt: skip
     predict.predict_image(model, pixels, dict(mirror["entry"].meta), "title")
     assert drawn == [[mirror["entry"].meta["categories"][i] for i in top5]]
+
+
+def _imagenet_folder(root: Path, first: list[np.ndarray]) -> None:
+    """An ImageFolder of ImageNet's layout (1000 synset-named class folders, sorted as torchvision sorts them):
+    ``first[i]`` is the only image of class ``i``; every other class holds one 8x8 filler."""
+    from PIL import Image
+
+    rng = np.random.default_rng(2)
+    for index in range(1000):
+        folder = root / f"n{index:08d}"
+        folder.mkdir(parents=True)
+        pixels = first[index] if index < len(first) else rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+        Image.fromarray(pixels).save(folder / "image.png")
+
+
+def test_eval_on_an_imagefolder_applies_the_entry_warp_and_crop(mirror, tmp_path):
+    """``python -m zoo eval ... --data imagefolder``: the model sees MindSpore's evaluation input (warp 256 x 256,
+    center crop 224, ImageNet mean/std), written independently here; labels are ImageFolder's sorted classes."""
+    from zoo.engine.evaluate import evaluate, load_model
+
+    rng = np.random.default_rng(3)
+    photos = [rng.integers(0, 256, (300 + 20 * i, 400 - 30 * i, 3), dtype=np.uint8) for i in range(3)]
+    _imagenet_folder(tmp_path / "val", photos)
+    model, meta = load_model("sppnet_zf5", "SPPNet_ZF5_Weights.IMAGENET1K_MINDSPORE")
+    seen = []
+    model.classifier.register_forward_hook(lambda m, i, out: seen.append(out.detach().clone()))
+    metrics = evaluate(model, data="imagefolder", root=tmp_path, limit=3, batch_size=3, meta=meta)
+    reference = {k: torch.from_numpy(v) for k, v in mirror["weights"].items()}
+    mean, std = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1), torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
+    inputs = []
+    for pixels in photos:  # MindSpore: Resize((256, 256)) bilinear on uint8, CenterCrop(224), Normalize
+        x = torch.from_numpy(pixels).permute(2, 0, 1)[None].float()
+        x = torch.nn.functional.interpolate(x, size=(256, 256), mode="bilinear", align_corners=False)
+        inputs.append(((x.round().clamp(0, 255)[0, :, 16:240, 16:240] / 255) - mean) / std)
+    with torch.no_grad():
+        expected = ms_forward(torch.stack(inputs), reference)
+    torch.testing.assert_close(torch.cat(seen), expected, rtol=1e-4, atol=1e-4)
+    labels = torch.arange(3)
+    top1 = (expected.argmax(1) == labels).float().mean().item() * 100
+    top5 = (expected.topk(5).indices == labels[:, None]).any(1).float().mean().item() * 100
+    assert metrics == {"acc@1": pytest.approx(top1, abs=0.01), "acc@5": pytest.approx(top5, abs=0.01)}
+
+    code = (  # the CLI command of the README, with the entry pinned to the stand-in as in this process
+        "import sys, zoo; from zoo.cli import main; "
+        f"zoo.SPPNet_ZF5_Weights.IMAGENET1K_MINDSPORE.value.sha256_prefix = {mirror['sha256']!r}; "
+        "sys.exit(main(['eval', 'sppnet_zf5', '--weights', 'SPPNet_ZF5_Weights.IMAGENET1K_MINDSPORE', "
+        f"'--data', 'imagefolder', '--root', {str(tmp_path / 'val')!r}, '--limit', '3', '--json']))"
+    )
+    done = _zoo_process(["-c", code], HF_HUB_OFFLINE="1")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == metrics

@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from torchvision.utils import draw_bounding_boxes, draw_segmentation_masks
 
 from ..data import EXAMPLES_DIR
-from ..models.presets import KeepRatioPreprocess, WarpCropPreprocess
+from ..models.presets import KeepRatioPreprocess
 from ..models.registry import get_model_weights, list_models
 from . import tasks
 from .evaluate import load_model
@@ -183,8 +183,8 @@ def predict_image(model: nn.Module, image: Tensor, meta: dict, title: str) -> Im
         return _segmentation_picture(image, logits, categories, title, meta.get("palette"))
     size = meta.get("input_size")
     size = int(size[0]) if size else default_image_size(task)
-    if task == "classification" and meta.get("resize_size"):  # the entry's own warp-then-crop evaluation
-        preprocess = WarpCropPreprocess(crop_size=size, resize_size=meta["resize_size"])
+    preprocess = tasks.entry_preprocess(task, meta, size)  # e.g. ImageNet's warp to 256 then crop 224
+    if preprocess is not None:
         output = model.eval()(preprocess(image)[None])
     else:
         output = tasks.predict_batch(task, model.eval(), [image], size, torch.device("cpu"))
