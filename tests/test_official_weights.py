@@ -58,11 +58,11 @@ SPLITS = {"ade20k": "ADE20K-val", "voc12aug": "VOC2012-val", "cityscapes": "City
 
 
 def official_entries() -> dict[str, tuple[str, object]]:
-    """url -> (model name, entry) of every registered entry with an upstream file."""
+    """url -> (model name, entry) of every registered entry with an upstream mmsegmentation file."""
     found = {}
     for model in zoo.list_models():
         for entry in zoo.get_model_weights(model):
-            if entry.url and entry.value.sha256_prefix:
+            if entry.url and entry.value.sha256_prefix and entry.value.converter == "mmseg":
                 found[entry.url] = (model, entry)
     return found
 

@@ -204,15 +204,21 @@ def _cmd_publish(args: argparse.Namespace) -> int:
 def _cmd_convert(args: argparse.Namespace) -> int:
     if not os.path.isfile(args.input):
         raise FileNotFoundError(f"checkpoint {args.input!r} does not exist")
-    if args.source == "semseg":
-        if args.align_corners is not None:
-            raise ValueError("--align-corners applies to mmseg checkpoints (semseg's models use True)")
-        model = convert.from_semseg(args.input)
+    name = os.path.basename(args.input)
+    if args.align_corners is not None and args.source != "mmseg":
+        raise ValueError(f"--align-corners applies to mmseg checkpoints, not {args.source} ones")
+    if args.source == "mindspore":
+        model = convert.from_mindspore(args.input)
+        source = f"converted from the MindSpore checkpoint {name} by zoo.convert"
+        metadata = convert.mindspore.hub_metadata(model, source)
     else:
-        kwargs = {} if args.align_corners is None else {"align_corners": args.align_corners == "true"}
-        model = convert.from_mmseg(args.input, **kwargs)
-    origin = {"semseg": "hszhao/semseg", "mmseg": "open-mmlab/mmsegmentation"}[args.source]
-    metadata = {"source": f"converted from the {origin} checkpoint {os.path.basename(args.input)} by zoo.convert"}
+        if args.source == "semseg":
+            model = convert.from_semseg(args.input)
+        else:
+            kwargs = {} if args.align_corners is None else {"align_corners": args.align_corners == "true"}
+            model = convert.from_mmseg(args.input, **kwargs)
+        origin = {"semseg": "hszhao/semseg", "mmseg": "open-mmlab/mmsegmentation"}[args.source]
+        metadata = {"source": f"converted from the {origin} checkpoint {name} by zoo.convert"}
     folder = hub.save_pretrained(model, args.output_dir, metadata=metadata)
     print(folder)
     return 0
@@ -275,9 +281,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--message", help="commit message")
     p.set_defaults(func=_cmd_publish)
 
-    p = commands.add_parser("convert", help="convert an official PSPNet checkpoint into a Hub-layout folder")
-    p.add_argument("source", choices=["semseg", "mmseg"], help="hszhao/semseg or mmsegmentation checkpoint")
-    p.add_argument("input", metavar="IN", help="the .pth checkpoint")
+    p = commands.add_parser("convert", help="convert an official checkpoint into a Hub-layout folder")
+    p.add_argument(
+        "source",
+        choices=["semseg", "mmseg", "mindspore"],
+        help="hszhao/semseg or mmsegmentation PSPNet (.pth), or MindSpore's SppNet (.ckpt, e.g. sppnet_mult)",
+    )
+    p.add_argument("input", metavar="IN", help="the checkpoint file")
     p.add_argument("output_dir", metavar="OUT_DIR", help="folder to write (model.safetensors, config.json, card)")
     p.add_argument("--align-corners", choices=["true", "false"],
                    help="mmseg: the heads' align_corners (default: read from the checkpoint's config, else false; "

@@ -1,4 +1,6 @@
-"""Convert official PSPNet checkpoints into ready :func:`zoo.pspnet_resnet50` / ``pspnet_resnet101`` models.
+"""Convert official checkpoints into ready zoo models: PSPNet (here) and MindSpore's SPP-net (:mod:`.mindspore`).
+
+PSPNet checkpoints become :func:`zoo.pspnet_resnet50` / ``pspnet_resnet101`` models.
 
 Sources (key layouts verified against the published code):
 
@@ -23,7 +25,10 @@ only, never arbitrary objects: NumPy scalars and dtypes are allow-listed (harmle
 frameworks leave in ``meta``); a file holding anything else is refused with a ValueError that says what to
 do (extract the state dict in a trusted environment, then convert that).
 
-CLI: ``python -m zoo convert {semseg,mmseg} in.pth OUT_DIR`` writes the converted model as a Hub-layout
+MindSpore's ImageNet SPP-net (``.ckpt``, protobuf) becomes ``sppnet_zf5(layout="mindspore")``:
+:func:`from_mindspore` (:mod:`zoo.convert.mindspore`).
+
+CLI: ``python -m zoo convert {semseg,mmseg,mindspore} IN OUT_DIR`` writes the converted model as a Hub-layout
 folder (:func:`zoo.hub.save_pretrained`); :func:`zoo.hub.from_pretrained` rebuilds it.
 
 Converter hooks (:mod:`zoo.models.conversion`): ``"mmseg"`` and ``"semseg"`` turn a checkpoint file into such
@@ -44,7 +49,7 @@ from ..hub.pretrained import save_pretrained
 from ..models.conversion import register_converter
 from ..models.pspnet import PSPNet, pspnet_resnet18, pspnet_resnet50, pspnet_resnet101
 
-__all__ = ["from_semseg", "from_mmseg", "load_checkpoint", "mmseg_folder", "semseg_folder"]
+__all__ = ["from_semseg", "from_mmseg", "from_mindspore", "load_checkpoint", "mmseg_folder", "semseg_folder"]
 
 _LAYER3_BLOCKS_TO_DEPTH = {6: 50, 23: 101, 36: 152}
 _BASIC_LAYERS_TO_DEPTH = {(2, 2, 2, 2): 18}
@@ -293,3 +298,7 @@ def mmseg_folder(source: Path, output_dir: Path, metadata: Mapping[str, Any]) ->
 def semseg_folder(source: Path, output_dir: Path, metadata: Mapping[str, Any]) -> None:
     """Converter hook ``"semseg"``: a hszhao/semseg checkpoint file -> a Hub-layout folder."""
     _save_converted(from_semseg(source), output_dir, metadata, "hszhao/semseg")
+
+
+from . import mindspore  # noqa: E402, F401 (zoo.convert.mindspore: the reader, converter and its hook)
+from .mindspore import from_mindspore  # noqa: E402

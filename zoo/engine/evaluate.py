@@ -55,7 +55,7 @@ def load_model(name: str, weights: str, device: torch.device | str = "cpu") -> t
 
 
 #: ``meta["dataset"]`` names of weights entries -> the ``data`` reader that reads that dataset.
-DATASET_ALIASES = {"voc12aug": "voc2012", "voc12": "voc2012", "ade": "ade20k"}
+DATASET_ALIASES = {"voc12aug": "voc2012", "voc12": "voc2012", "ade": "ade20k", "imagenet-1k": "imagefolder"}
 
 
 def evaluation_settings(meta: dict[str, Any]) -> dict[str, Any]:
@@ -98,8 +98,10 @@ def evaluate(
     """Metrics of ``model`` (a zoo classifier, detector or segmenter) on ``data``'s ``split`` (default: "val" of a
     real dataset, else "test").
 
-    ``image_size``: the square input size of classifiers and segmenters on the scenes (the task default when
-    None). ``limit``: evaluate the first ``limit`` items only. ``root``: the directory of a real dataset.
+    ``image_size``: the square input size of classifiers and segmenters on the scenes (when None: ``meta``'s
+    ``input_size``, else the task default); a classifier whose ``meta`` has a ``resize_size`` sees its images
+    warped to that size and center-cropped to ``image_size`` (ImageNet's 256 -> 224). ``limit``: evaluate the
+    first ``limit`` items only. ``root``: the directory of a real dataset.
     Segmenters on a real dataset: ``meta`` (the weights' metadata: ``test_protocol``, ``mean``, ``std``),
     ``protocol`` ("mmseg" or "semseg") and ``tta`` (None, "flip", "ms-flip") select the test protocol; the
     result holds ``mIoU``, ``mAcc``, ``aAcc``, ``per_class`` and ``protocol``. ``workers``: DataLoader workers.
@@ -140,11 +142,15 @@ def evaluate(
         bar.close()
         result = confusion.compute(average=settings.average, class_names=classes)
         return {**result, "protocol": settings.describe(), "data": data, "split": split, "images": len(dataset)}
-    size = image_size or default_image_size(task)
+    size = image_size or evaluation_settings(meta or {})["image_size"] or default_image_size(task)
+    preprocess = tasks.entry_preprocess(task, meta, size)  # e.g. ImageNet's warp to 256 then crop 224
     metrics = tasks.TaskMetrics(task, len(classes))
     for images, targets in loader:
         images = [torch.as_tensor(image) for image in images]
-        outputs = tasks.predict_batch(task, model, images, size, device)
+        if preprocess is not None:
+            outputs = model(torch.stack([preprocess(image) for image in images]).to(device))
+        else:
+            outputs = tasks.predict_batch(task, model, images, size, device)
         if task != "detection":
             _check_outputs(outputs[0].shape[0] if task == "segmentation" else outputs.shape[1], classes, data)
         metrics.update(outputs, list(targets))

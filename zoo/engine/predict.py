@@ -183,7 +183,11 @@ def predict_image(model: nn.Module, image: Tensor, meta: dict, title: str) -> Im
         return _segmentation_picture(image, logits, categories, title, meta.get("palette"))
     size = meta.get("input_size")
     size = int(size[0]) if size else default_image_size(task)
-    output = tasks.predict_batch(task, model.eval(), [image], size, torch.device("cpu"))
+    preprocess = tasks.entry_preprocess(task, meta, size)  # e.g. ImageNet's warp to 256 then crop 224
+    if preprocess is not None:
+        output = model.eval()(preprocess(image)[None])
+    else:
+        output = tasks.predict_batch(task, model.eval(), [image], size, torch.device("cpu"))
     if task == "classification":
         return _classification_picture(image, output[0], categories, title)
     if task == "segmentation":

@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from .. import data as datasets
 from ..data import readers
 from ..models import registry
-from ..models.presets import normalize, resize_image
+from ..models.presets import WarpCropPreprocess, normalize, resize_image
 from ..models.pspnet import pspnet_loss
 
 TASKS = ("classification", "detection", "segmentation")
@@ -249,6 +249,16 @@ class TaskMetrics:
         else:
             values = {name: float(metric.compute()) for name, metric in self.metrics.items()}
         return {name: round(100 * value, METRIC_DIGITS) for name, value in values.items()}
+
+
+def entry_preprocess(task: str, meta: dict[str, Any] | None, image_size: int | None) -> WarpCropPreprocess | None:
+    """The preprocessing a classifier's weights were evaluated with when it is not a plain square resize: a warp to
+    ``meta["resize_size"]`` then a center crop of ``image_size`` (MindSpore's ImageNet SPP-net: 256 -> 224)."""
+    if task != "classification" or not meta or not meta.get("resize_size") or not image_size:
+        return None
+    mean, std = meta.get("mean"), meta.get("std")
+    options = {"mean": mean, "std": std} if mean and std else {}
+    return WarpCropPreprocess(crop_size=int(image_size), resize_size=tuple(meta["resize_size"]), **options)
 
 
 @torch.no_grad()

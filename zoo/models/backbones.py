@@ -22,6 +22,7 @@ from torchvision.ops import Conv2dNormActivation
 
 from ._common import init_conv_bn
 from .registry import verify_weights
+from .same_padding import SameConv2d
 
 __all__ = [
     "ZF5",
@@ -54,34 +55,56 @@ def _scaled(channels: int, width: float) -> int:
 class ZF5(nn.Sequential):
     """The ZF-5 conv trunk of SPP-net (He et al., 2014, Table 1), up to conv5 (+ReLU), pool5 removed.
 
-    conv1 96 7x7/2 (pad 1), ReLU, LRN, max pool 3x3/2; conv2 256 5x5/2 (pad 1), ReLU, LRN,
-    max pool 3x3/2; conv3 384, conv4 384, conv5 256, all 3x3/1 (pad 1) + ReLU. Pooling uses Caffe's
-    ceil rounding, so a 224 input gives the paper's map sizes 55 (pool1), 27 (conv2) and 13 (conv5).
-    Total stride 16. LRN is AlexNet's across-channel form (size 5, alpha 1e-4, beta 0.75, k 1).
+    conv1 96 7x7/2, ReLU, LRN, max pool 3x3/2; conv2 256 5x5/2, ReLU, LRN, max pool 3x3/2; conv3 384,
+    conv4 384, conv5 256, all 3x3/1 (pad 1) + ReLU. Total stride 16. Two layouts compute this network:
 
-    The smallest input that leaves every layer non-empty is :attr:`MIN_INPUT_SIZE` = 23 pixels per
-    side (23 -> conv1 10 -> pool1 5 -> conv2 2 -> pool2 1 -> conv5 1x1; ceil-mode pooling accepts
-    the 2-wide conv2 map, a 22 input leaves conv2 1 wide and pool2 empty).
+    - ``"caffe"`` (default; the paper's, as Caffe runs it): conv1/conv2 padding 1, pooling with ceil
+      rounding, so a 224 input gives the paper's map sizes 55 (pool1), 27 (conv2) and 13 (conv5); LRN
+      is AlexNet's across-channel form (size 5, alpha 1e-4, beta 0.75, k 1). The smallest input that
+      leaves every layer non-empty is 23 pixels per side (23 -> conv1 10 -> pool1 5 -> conv2 2 -> pool2 1
+      -> conv5 1x1; a 22 input leaves conv2 1 wide and pool2 empty).
+    - ``"mindspore"``: MindSpore's ``SppNet`` (mindspore-ai/models ``research/cv/SPPNet``), whose ImageNet
+      weights ``sppnet_mult`` the zoo converts: conv1/conv2 with "same" padding computed from the input
+      size (:class:`~zoo.models.same_padding.SameConv2d`: out = ceil(in / 2); (2, 3) at 224 for conv1,
+      (2, 2) for conv2), pooling with floor rounding, TensorFlow's LRN (depth radius 5, bias 1, alpha 1,
+      beta 0.5: ``LocalResponseNorm(11, alpha=11, beta=0.5, k=1)``, whose alpha is divided by the size).
+      224 gives 112 (conv1), 55 (pool1), 28 (conv2) and 13 (conv5); the smallest input is 21 (21 -> 11
+      -> 5 -> 3 -> 1).
+
+    Both layouts have the same modules and parameter names and shapes (``conv1``... ``relu5``).
 
     Args:
         width: channel multiplier (1.0 = the paper's network; smaller values only for quick tests).
+        layout: ``"caffe"`` or ``"mindspore"``, see above.
     """
 
+    #: The smallest input side of the default ("caffe") layout; :attr:`min_input_size` is the instance's.
     MIN_INPUT_SIZE = 23
+    MIN_INPUT_SIZES = {"caffe": 23, "mindspore": 21}
+    LAYOUTS = tuple(MIN_INPUT_SIZES)
     STRIDE = 16
 
-    def __init__(self, width: float = 1.0):
+    def __init__(self, width: float = 1.0, layout: str = "caffe"):
+        if layout not in self.LAYOUTS:
+            raise ValueError(f"layout must be one of {self.LAYOUTS}, got {layout!r}")
         c1, c2, c3, c4, c5 = (_scaled(c, width) for c in (96, 256, 384, 384, 256))
+        if layout == "caffe":
+            conv1, conv2 = nn.Conv2d(3, c1, 7, stride=2, padding=1), nn.Conv2d(c1, c2, 5, stride=2, padding=1)
+            norm = lambda: nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1.0)
+        else:
+            conv1, conv2 = SameConv2d(3, c1, 7, stride=2), SameConv2d(c1, c2, 5, stride=2)
+            norm = lambda: nn.LocalResponseNorm(11, alpha=11.0, beta=0.5, k=1.0)
+        ceil_mode = layout == "caffe"
         layers = OrderedDict(
             [
-                ("conv1", nn.Conv2d(3, c1, 7, stride=2, padding=1)),
+                ("conv1", conv1),
                 ("relu1", nn.ReLU(inplace=True)),
-                ("norm1", nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1.0)),
-                ("pool1", nn.MaxPool2d(3, stride=2, ceil_mode=True)),
-                ("conv2", nn.Conv2d(c1, c2, 5, stride=2, padding=1)),
+                ("norm1", norm()),
+                ("pool1", nn.MaxPool2d(3, stride=2, ceil_mode=ceil_mode)),
+                ("conv2", conv2),
                 ("relu2", nn.ReLU(inplace=True)),
-                ("norm2", nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=1.0)),
-                ("pool2", nn.MaxPool2d(3, stride=2, ceil_mode=True)),
+                ("norm2", norm()),
+                ("pool2", nn.MaxPool2d(3, stride=2, ceil_mode=ceil_mode)),
                 ("conv3", nn.Conv2d(c2, c3, 3, padding=1)),
                 ("relu3", nn.ReLU(inplace=True)),
                 ("conv4", nn.Conv2d(c3, c4, 3, padding=1)),
@@ -91,8 +114,15 @@ class ZF5(nn.Sequential):
             ]
         )
         super().__init__(layers)
+        self.layout = layout
+        self.min_input_size = self.MIN_INPUT_SIZES[layout]
         self.out_channels = c5
         init_conv_bn(self)  # Kaiming: the paper's Gaussian(0.01) init stalls a network this deep without BN
+
+    @staticmethod
+    def layout_of(weights) -> str:
+        """The layout a weights entry's ZF-5 was trained with: its meta ``trunk_layout``, else ``"caffe"``."""
+        return weights.meta.get("trunk_layout", "caffe")
 
 
 def resnet_trunk(

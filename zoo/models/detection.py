@@ -46,6 +46,7 @@ from . import nms as _nms
 from .backbones import RESNET_WEIGHTS, ZF5, resnet_trunk
 from .presets import DetectionPreprocess, scene_weights_meta
 from .registry import Weights, WeightsEnum, load_weights, override_num_classes, register_model, verify_weights
+from .sppnet import SPPNet_ZF5_Weights
 
 __all__ = [
     "RoISPPPooler",
@@ -411,26 +412,59 @@ def spp_detector_zf5(
     weights: SPPDetector_ZF5_Weights | None = None,
     progress: bool = True,
     num_classes: int | None = None,
-    weights_backbone=None,
+    weights_backbone: SPPNet_ZF5_Weights | None = None,
     trunk_width: float = 1.0,
+    trunk_layout: str | None = None,
     **kwargs,
 ) -> SPPNetDetector:
     """SPP-net detector on ZF-5 (stride 16): conv5 256 ch -> RoI-SPP {6,3,2,1} (12,800-d) -> fc6/fc7 4096.
 
     Args:
-        weights: a :class:`SPPDetector_ZF5_Weights` entry (none published yet) or None.
+        weights: a :class:`SPPDetector_ZF5_Weights` entry or None.
         progress: show a download progress bar.
         num_classes: classes including background (default 21: PASCAL VOC's 20 + background).
-        weights_backbone: must be None (no ImageNet ZF-5 weights exist in torchvision).
+        weights_backbone: a :class:`~zoo.models.sppnet.SPPNet_ZF5_Weights` entry whose trunk (``features.*``)
+            starts the detector, as the paper's detector started from its ImageNet ZF-5 (e.g.
+            ``IMAGENET1K_MINDSPORE``); loaded strictly. Ignored when ``weights`` is given.
         trunk_width: ZF-5 channel multiplier (1.0 = the paper; smaller only for quick tests).
+        trunk_layout: the ZF-5 layout (:class:`~zoo.models.backbones.ZF5`); default: that of
+            ``weights_backbone`` (``"mindspore"`` for ``IMAGENET1K_MINDSPORE``), else ``"caffe"``.
         **kwargs: :class:`SPPNetDetector` options (``min_size``, ``representation_size``, ``rpn_*``...).
     """
-    weights = verify_weights(weights, SPPDetector_ZF5_Weights, "spp_detector_zf5")
-    if weights_backbone is not None:
-        raise ValueError(f"spp_detector_zf5 has no pretrained backbone weights, got {weights_backbone!r}")
+    arch = "spp_detector_zf5"
+    weights = verify_weights(weights, SPPDetector_ZF5_Weights, arch)
+    weights_backbone = verify_weights(weights_backbone, SPPNet_ZF5_Weights, arch, "weights_backbone")
+    if weights is not None:
+        weights_backbone = None
+    pretrained = weights if weights is not None else weights_backbone
+    if pretrained is not None:
+        needed = ZF5.layout_of(pretrained)
+        if trunk_layout not in (None, needed):
+            raise ValueError(f"{pretrained!r} has a {needed!r} trunk; got trunk_layout={trunk_layout!r}")
+        trunk_layout = needed
+    trunk_layout = trunk_layout or "caffe"
     num_classes = override_num_classes(num_classes, weights, default=21)
-    model = SPPNetDetector(ZF5(trunk_width), num_classes, feature_stride=ZF5.STRIDE, **kwargs)
+    trunk = ZF5(trunk_width, layout=trunk_layout)
+    if weights_backbone is not None:
+        _load_trunk(trunk, weights_backbone, progress, trunk_width)
+    model = SPPNetDetector(trunk, num_classes, feature_stride=ZF5.STRIDE, **kwargs)
+    model._zoo_resolved_kwargs = {"trunk_layout": trunk_layout}  # config.json rebuilds this trunk
     return load_weights(model, weights, progress)
+
+
+def _load_trunk(trunk: ZF5, weights_backbone: SPPNet_ZF5_Weights, progress: bool, trunk_width: float) -> None:
+    """Load the ``features.*`` tensors of an SPP-net classifier entry into ``trunk``, strictly."""
+    prefix = "features."
+    state = {k[len(prefix) :]: v for k, v in weights_backbone.get_state_dict(progress=progress).items()
+             if k.startswith(prefix)}  # fmt: skip
+    expected = trunk.conv1.weight.shape
+    if state.get("conv1.weight") is None or state["conv1.weight"].shape != expected:
+        found = tuple(state["conv1.weight"].shape) if "conv1.weight" in state else None
+        raise ValueError(
+            f"weights_backbone={weights_backbone!r} has conv1 {found}, trunk_width={trunk_width} builds "
+            f"{tuple(expected)}: pass the trunk width it was trained with"
+        )
+    trunk.load_state_dict(state, strict=True)
 
 
 @register_model()

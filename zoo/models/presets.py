@@ -17,6 +17,8 @@ import PIL.Image
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torchvision.transforms import InterpolationMode
+from torchvision.transforms import functional as TF
 
 __all__ = [
     "IMAGENET_MEAN",
@@ -25,6 +27,7 @@ __all__ = [
     "DetectionPreprocess",
     "ImagePreprocess",
     "KeepRatioPreprocess",
+    "WarpCropPreprocess",
     "as_image_tensor",
     "keep_ratio_size",
     "normalize",
@@ -138,6 +141,60 @@ class DetectionPreprocess:
 
     def __repr__(self) -> str:
         return "DetectionPreprocess()"
+
+
+class WarpCropPreprocess(torch.nn.Module):
+    """ImageNet-style evaluation preprocessing with a warp: resize to ``resize_size`` (H, W) ignoring the aspect
+    ratio, center crop ``crop_size``, scale to [0, 1], normalize with ``mean`` / ``std``.
+
+    This is MindSpore's SPP-net evaluation (``Resize((256, 256))``, ``CenterCrop(224)``, ImageNet mean/std),
+    whose resize is OpenCV's bilinear on uint8 pixels without antialiasing: hence ``antialias=False``, and a
+    uint8 image stays uint8 through the resize (rounded, as OpenCV stores it) and is scaled only after the
+    crop. Like torchvision's presets it takes a ``PIL.Image`` (converted to a uint8 tensor first, so a PIL
+    image and its tensor give the same values), a (C, H, W) or a batched (N, C, H, W) uint8 or [0, 1] float
+    tensor (:func:`as_image_tensor`), and returns float (3, crop, crop) or (N, 3, crop, crop).
+    """
+
+    def __init__(
+        self,
+        *,
+        crop_size: int = 224,
+        resize_size: Sequence[int] = (256, 256),
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+        antialias: bool = False,
+    ):
+        super().__init__()
+        if isinstance(crop_size, bool) or not isinstance(crop_size, int) or crop_size < 1:
+            raise ValueError(f"crop_size must be a positive int, got {crop_size!r}")
+        if len(resize_size) != 2 or any(int(r) < crop_size for r in resize_size):
+            raise ValueError(f"resize_size must be (H, W), each at least crop_size={crop_size}, got {resize_size!r}")
+        self.crop_size = [crop_size, crop_size]
+        self.resize_size = [int(r) for r in resize_size]
+        self.mean, self.std = list(mean), list(std)
+        self.antialias = bool(antialias)
+
+    def forward(self, image) -> Tensor:
+        image = as_image_tensor(image)
+        image = image.as_subclass(Tensor)  # a tv_tensors.Image too
+        image = TF.resize(image, self.resize_size, InterpolationMode.BILINEAR, antialias=self.antialias)
+        image = TF.center_crop(image, self.crop_size)
+        image = TF.convert_image_dtype(image, torch.float)
+        return TF.normalize(image, self.mean, self.std)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(crop_size={self.crop_size}, resize_size={self.resize_size}, mean={self.mean}, "
+            f"std={self.std}, interpolation=bilinear, antialias={self.antialias})"
+        )
+
+    def describe(self) -> str:
+        return (
+            "Accepts ``PIL.Image``, batched ``(B, C, H, W)`` and single ``(C, H, W)`` image ``torch.Tensor`` objects. "
+            f"The images are resized (warped) to ``resize_size={self.resize_size}`` (bilinear, "
+            f"antialias={self.antialias}), followed by a central crop of ``crop_size={self.crop_size}``. Finally the "
+            f"values are rescaled to ``[0.0, 1.0]`` and normalized using ``mean={self.mean}`` and ``std={self.std}``."
+        )
 
 
 # ------------------------------------------------------------------------------------ weights entries

@@ -26,8 +26,12 @@ Schema of :attr:`Weights.meta` (every key optional unless a builder needs it):
 - ``recipe`` (str): URL of the training recipe or of the conversion script.
 - ``source`` (str): where the weights come from (own training, or the original checkpoint).
 - ``_file_size`` (float): file size in MB.
-- ``license`` (str): license of the weights.
+- ``license`` (str): license of the weights; ``license_note`` (str): terms its publisher adds to it.
 - ``_docs`` (str): free text shown in the documentation.
+- ``resize_size`` (tuple[int, int]): for classifiers evaluated with a warp-resize then a center crop of
+  ``input_size`` (e.g. ImageNet's 256 x 256 -> 224): the (H, W) of the warp.
+- ``trunk_layout`` (str): the ZF-5 layout the weights were trained with (``"caffe"`` when absent;
+  ``"mindspore"``), see :class:`zoo.models.backbones.ZF5`.
 """
 
 from __future__ import annotations
@@ -270,7 +274,10 @@ def register_model(name: str | None = None) -> Callable[[Callable[..., M]], Call
     ``{"architecture": name, "kwargs": {...}}`` with every argument that shapes the network (the
     builder's named parameters with their defaults, plus extra keyword arguments), not the loading
     arguments ``weights``, ``progress`` and ``weights_backbone``. :func:`zoo.hub.save_pretrained`
-    writes it to ``config.json`` so that the model is rebuilt without the caller's help.
+    writes it to ``config.json`` so that the model is rebuilt without the caller's help. An argument the
+    builder derives from a loading argument (``spp_detector_zf5``'s ``trunk_layout=None`` from its
+    ``weights_backbone``) is recorded with the value it took, which the builder leaves in
+    ``model._zoo_resolved_kwargs``.
 
     With ``weights=`` an entry of the builder's enum, the model is built with the builder kwargs
     published in that entry's ``config.json`` (explicit keyword arguments of the call take
@@ -303,6 +310,8 @@ def register_model(name: str | None = None) -> Callable[[Callable[..., M]], Call
                 if p.kind is p.KEYWORD_ONLY and p.default is not p.empty and p.name not in _LOADING_ARGUMENTS
             }
             recorded.update((k, v) for k, v in kwargs.items() if k not in _LOADING_ARGUMENTS)
+            # a builder that derives an argument (e.g. a trunk layout from weights_backbone) records its value
+            recorded.update(model.__dict__.pop("_zoo_resolved_kwargs", {}))
             if weights is not None and recorded.get("num_classes") is None:
                 recorded["num_classes"] = len(kwargs["weights"].meta["categories"])
             model.zoo_config = {"architecture": key, "kwargs": recorded}

@@ -18,7 +18,7 @@ from kernels import reference
 
 from ._common import check_image_batch
 from .backbones import RESNET_WEIGHTS, ZF5, resnet_trunk
-from .presets import ImagePreprocess, scene_weights_meta
+from .presets import IMAGENET_MEAN, IMAGENET_STD, ImagePreprocess, WarpCropPreprocess, scene_weights_meta
 from .registry import Weights, WeightsEnum, load_weights, override_num_classes, register_model, verify_weights
 
 __all__ = ["SPPNet", "SPPNet_ZF5_Weights", "SPPNet_ResNet50_Weights", "sppnet_zf5", "sppnet_resnet50"]
@@ -85,8 +85,60 @@ class SPPNet(nn.Module):
         return self.classifier(self.fc7(self.fc6(self.pooled_features(x))))
 
 
+#: Where MindSpore's SPP-net (``SppNet``, trained as ``sppnet_mult``) is defined and trained.
+MINDSPORE_SOURCE = "https://github.com/mindspore-ai/models/tree/master/research/cv/SPPNet"
+#: The MindSpore hub card's note on its weights, which the converted weights keep.
+MINDSPORE_DISCLAIMER = (
+    "License: Apache-2.0, with MindSpore's note that these weights are provided for research and education "
+    "purposes only."
+)
+#: MindSpore's published ``sppnet_mult`` checkpoint and sha256 (mindspore-ai/hub ``mshub_res/assets/mindspore/1.8``).
+MINDSPORE_SPPNET_URL = (
+    "https://download.mindspore.cn/models/r1.8/"
+    "sppnet_mult_ascend_v180_imagenet2012_research_cv_top1acc64.82_top5acc85.66.ckpt"
+)
+MINDSPORE_SPPNET_SHA256 = "e1909f126c78468ddc99f56020fca5bc8a49b1102f1e6f86115353ef3365b784"
+
+
+def _mindspore_imagenet_meta() -> dict:
+    from torchvision.models._meta import _IMAGENET_CATEGORIES  # torchvision's order: sorted synsets, as ImageFolder
+
+    return {
+        "categories": list(_IMAGENET_CATEGORIES),
+        "num_params": 77037672,
+        "min_size": (ZF5.MIN_INPUT_SIZES["mindspore"], ZF5.MIN_INPUT_SIZES["mindspore"]),
+        "input_size": (224, 224),
+        "resize_size": (256, 256),
+        "mean": IMAGENET_MEAN,
+        "std": IMAGENET_STD,
+        "trunk_layout": "mindspore",
+        "dataset": "imagenet-1k",
+        "_metrics": {},
+        "published_metrics": {"ImageNet-1k-val (MindSpore)": {"acc@1": 64.82, "acc@5": 85.66}},
+        "_file_size": 308.15,
+        "license": "Apache-2.0",
+        "license_note": MINDSPORE_DISCLAIMER,
+        "source": f"MindSpore's SppNet (train_model='sppnet_mult': multi-size training at 224 and 180), ImageNet-1k: "
+        f"{MINDSPORE_SPPNET_URL}, converted exactly by zoo.convert.mindspore",
+        "recipe": MINDSPORE_SOURCE,
+        "_docs": "MindSpore's checkpoint, downloaded (about 600 MB: weights and optimizer moments), verified "
+        "(full sha256) and converted on first use; 308 MB are kept. Top-1 64.82 / top-5 85.66 on ImageNet-1k "
+        "val at 224 (warp to 256 x 256, center crop 224; their script drops the last partial batch: 49,920 "
+        "images) as published by MindSpore, not re-measured here. Conversion tested on synthetic checkpoints "
+        f"in MindSpore's exact format, not yet on the real file. {MINDSPORE_DISCLAIMER}",
+    }
+
+
 class SPPNet_ZF5_Weights(WeightsEnum):
     """Weights of :func:`sppnet_zf5`. Meta schema: :mod:`zoo.models.registry`.
+
+    ``IMAGENET1K_MINDSPORE``: MindSpore's published ImageNet-1k SPP-net (``sppnet_mult``: ZF-5, SPP {6,3,2,1},
+    multi-size training; 77 M parameters), converted exactly (``layout="mindspore"``, see
+    :class:`~zoo.models.backbones.ZF5`). Downloaded, verified against its full sha256 and converted on first use
+    (:mod:`zoo.convert.mindspore`); the 600 MB upstream file is not kept unless asked
+    (``zoo.hub.download(entry, keep_upstream=True)``). Top-1 64.82 / top-5 85.66 as published by MindSpore
+    (``meta["published_metrics"]``), not re-measured here. Apache-2.0, for research and education purposes
+    (MindSpore's note). Preprocessing: :class:`~zoo.models.presets.WarpCropPreprocess` (warp 256 x 256, crop 224).
 
     ``SCENES_V1``: a compact SPP-net (``width=0.25``: ZF-5 at a quarter of its channels, fc6/fc7 of 256; 1.1 M
     parameters), the 10 Fashion-MNIST classes of :class:`zoo.data.SceneClassification`, trained from scratch
@@ -111,7 +163,15 @@ class SPPNet_ZF5_Weights(WeightsEnum):
             time_s=1486.3,
         ),
     )
-    DEFAULT = SCENES_V1
+    IMAGENET1K_MINDSPORE = Weights(
+        url=MINDSPORE_SPPNET_URL,
+        sha256_prefix=MINDSPORE_SPPNET_SHA256,
+        converter="mindspore",
+        repo="sppnet_zf5.imagenet1k_mindspore",
+        transforms=partial(WarpCropPreprocess, crop_size=224, resize_size=(256, 256)),
+        meta=_mindspore_imagenet_meta(),
+    )
+    DEFAULT = SCENES_V1  # the offline main job: shipped with the package
 
 
 class SPPNet_ResNet50_Weights(WeightsEnum):
@@ -126,26 +186,32 @@ def sppnet_zf5(
     num_classes: int | None = None,
     weights_backbone=None,
     width: float = 1.0,
+    layout: str = "caffe",
     **kwargs,
 ) -> SPPNet:
     """SPP-net classifier on the ZF-5 trunk: conv5 (256 ch) -> SPP {6,3,2,1} (12,800-d) -> fc6/fc7 4096 -> classes.
 
-    Accepts inputs of at least 23x23 (:attr:`ZF5.MIN_INPUT_SIZE`, the smallest leaving conv5
-    non-empty) and batches of any size; smaller inputs raise a ValueError.
+    Accepts inputs of at least 23x23 (21x21 with ``layout="mindspore"``: :attr:`ZF5.MIN_INPUT_SIZES`, the
+    smallest leaving conv5 non-empty) and batches of any size; smaller inputs raise a ValueError.
 
     Args:
-        weights: a :class:`SPPNet_ZF5_Weights` entry (none published yet) or None.
+        weights: a :class:`SPPNet_ZF5_Weights` entry or None.
         progress: show a download progress bar.
         num_classes: classifier outputs (default 1000, ImageNet).
         weights_backbone: must be None (no ImageNet ZF-5 weights exist in torchvision).
         width: trunk channel multiplier (1.0 = the paper; smaller only for quick tests).
+        layout: the trunk's layout (:class:`~zoo.models.backbones.ZF5`): ``"caffe"`` (the paper's ZF-5) or
+            ``"mindspore"`` (MindSpore's SppNet, that of ``IMAGENET1K_MINDSPORE``).
         **kwargs: :class:`SPPNet` options (``levels``, ``representation_size``, ``dropout``).
     """
     weights = verify_weights(weights, SPPNet_ZF5_Weights, "sppnet_zf5")
     if weights_backbone is not None:
         raise ValueError(f"sppnet_zf5 has no pretrained backbone weights; got weights_backbone={weights_backbone!r}")
+    if weights is not None and ZF5.layout_of(weights) != layout:
+        raise ValueError(f"{weights!r} needs layout={ZF5.layout_of(weights)!r}, got layout={layout!r}")
     num_classes = override_num_classes(num_classes, weights, default=1000)
-    model = SPPNet(ZF5(width), num_classes, min_input_size=ZF5.MIN_INPUT_SIZE, **kwargs)
+    trunk = ZF5(width, layout=layout)
+    model = SPPNet(trunk, num_classes, min_input_size=trunk.min_input_size, **kwargs)
     return load_weights(model, weights, progress)
 
 
