@@ -21,6 +21,7 @@ CLI: ``python -m zoo convert {semseg,mmseg} in.pth OUT_DIR`` writes the converte
 folder (:func:`zoo.hub.save_pretrained`); :func:`zoo.hub.from_pretrained` rebuilds it.
 """
 
+import functools
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -37,13 +38,31 @@ _BUILDERS: dict[int, Callable[..., PSPNet]] = {50: pspnet_resnet50, 101: pspnet_
 _PSP_BINS = (1, 2, 3, 6)
 
 
+def _load_checkpoint(path: str | os.PathLike) -> object:
+    """``torch.load(path, weights_only=True)``; a file that is not a PyTorch checkpoint raises ValueError
+    naming it (FileNotFoundError / IsADirectoryError for a missing file or a directory)."""
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{os.fspath(path)}: no such file")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{os.fspath(path)}: is a directory, not a .pth checkpoint file")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # the unpickler raises anything from UnpicklingError to KeyError on foreign bytes
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(
+            f"{os.fspath(path)}: not a PyTorch checkpoint torch.load can read with weights_only=True ({reason:.120})"
+        ) from None
+
+
 def _read_state_dict(path_or_state_dict) -> dict[str, Tensor]:
     if isinstance(path_or_state_dict, (str, os.PathLike)):
-        checkpoint = torch.load(path_or_state_dict, map_location="cpu", weights_only=True)
+        checkpoint = _load_checkpoint(path_or_state_dict)
     elif isinstance(path_or_state_dict, Mapping):
         checkpoint = path_or_state_dict
     else:
         raise TypeError(f"path_or_state_dict must be a path or a state dict, got {type(path_or_state_dict).__name__}")
+    if not isinstance(checkpoint, Mapping):
+        raise ValueError(f"the checkpoint holds a {type(checkpoint).__name__}, not a state dict (a dict of tensors)")
     if "state_dict" in checkpoint and isinstance(checkpoint["state_dict"], Mapping):
         checkpoint = checkpoint["state_dict"]
     state = {}
@@ -106,6 +125,33 @@ def _rename(
     return out
 
 
+def _names_the_checkpoint(convert: Callable[..., PSPNet]) -> Callable[..., PSPNet]:
+    """Errors of a converter given a file start with the file's name and say what it expected."""
+
+    @functools.wraps(convert)
+    def wrapper(path_or_state_dict, **kwargs) -> PSPNet:
+        try:
+            return convert(path_or_state_dict, **kwargs)
+        except (ValueError, TypeError) as error:
+            if not isinstance(path_or_state_dict, (str, os.PathLike)):
+                raise
+            text = str(error)
+            name = os.fspath(path_or_state_dict)
+            expected = _EXPECTED[convert.__name__]
+            if not text.startswith(name):
+                text = f"{name}: {text}"
+            raise type(error)(f"{text} (expected {expected})") from None
+
+    return wrapper
+
+
+_EXPECTED = {
+    "from_semseg": "a hszhao/semseg PSPNet50/101 .pth checkpoint",
+    "from_mmseg": "an mmsegmentation PSPNet R-50-D8/R-101-D8 .pth checkpoint",
+}
+
+
+@_names_the_checkpoint
 def from_semseg(path_or_state_dict, **kwargs) -> PSPNet:
     """A :class:`~zoo.models.pspnet.PSPNet` equal to hszhao/semseg's PSPNet50/101 checkpoint (eval mode).
 
@@ -141,6 +187,7 @@ def from_semseg(path_or_state_dict, **kwargs) -> PSPNet:
     return _apply(model, renamed, "semseg")
 
 
+@_names_the_checkpoint
 def from_mmseg(path_or_state_dict, **kwargs) -> PSPNet:
     """A :class:`~zoo.models.pspnet.PSPNet` equal to mmsegmentation's PSPNet R-50-D8 / R-101-D8 checkpoint (eval mode).
 
