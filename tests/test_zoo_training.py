@@ -260,7 +260,7 @@ def test_predict_all_writes_a_picture_per_entry_and_example(tmp_path):
     from zoo.data import EXAMPLES_DIR
     from zoo.engine.predict import predict_all
 
-    written = predict_all(tmp_path)
+    written = predict_all(tmp_path).written
     scenes = len(list(EXAMPLES_DIR.glob("scene_*.png")))
     classification = len(list(EXAMPLES_DIR.glob("classification_*.png")))
     assert len(written) == 3 * scenes + classification

@@ -90,14 +90,15 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.all or args.model is None:
         if args.images:
             raise ValueError("images need a MODEL (without one, predict runs every weights entry on the examples)")
-        written = predict_all(args.output)
+        result = predict_all(args.output)
     else:
         if not args.images:
-            raise ValueError(f"no image given for {args.model} (pass image files or directories)")
-        written = predict_files(args.model, args.weights, args.images, args.output)
-    for path in written:
+            raise ValueError(f"no image given for {args.model} (pass image files, directories or glob patterns)")
+        result = predict_files(args.model, args.weights, args.images, args.output)
+    for path in result.written:
         print(path)
-    print(f"{len(written)} picture(s) written to {args.output}", file=sys.stderr)
+    skipped = f"; {len(result.skipped)} unreadable file(s) skipped" if result.skipped else ""
+    print(f"{len(result.written)} picture(s) written to {args.output}{skipped}", file=sys.stderr)
     return 0
 
 
@@ -155,7 +156,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "Without MODEL (or with --all): every shipped weights entry on the shipped example images.",
     )
     p.add_argument("model", nargs="?", default=None, help="registered model name (omit for --all)")
-    p.add_argument("images", nargs="*", help="image files or directories of images")
+    p.add_argument("images", nargs="*", help="image files, directories (recursive) or quoted glob patterns")
     p.add_argument("--weights", default="DEFAULT", help="weights entry or checkpoint dir (default DEFAULT)")
     p.add_argument("--output", "-o", default="predictions", help="output directory (default predictions)")
     p.add_argument("--all", action="store_true", help="every shipped weights entry on the shipped examples")
