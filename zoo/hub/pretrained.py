@@ -352,7 +352,7 @@ def download(source: Any, *, revision: str | None = None, sha256: str | None = N
     Entries are fetched from the Hub only: this is how a connected machine fills the cache for
     offline use.
     """
-    if isinstance(source, str) and not files.REPO_ID_PATTERN.match(source) and source.count(".") == 1:
+    if isinstance(source, str) and "/" not in source and os.sep not in source and source.count(".") == 1:
         source = registry.get_weight(source)
     if isinstance(source, registry.WeightsEnum):
         return files.resolve(
