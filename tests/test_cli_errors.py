@@ -243,6 +243,9 @@ def test_malformed_k_value(capsys):
     message = error_line(capsys, "train", "sppnet_zf5", "-k", "width=abc")
     assert "-k width=abc: expected a JSON value" in message and """-k 'width="abc"'""" in message
     assert "-k width: expected KEY=VALUE" in error_line(capsys, "train", "sppnet_zf5", "-k", "width")
+    message = error_line(capsys, "train", "sppnet_zf5", "-k", "widht=0.25", "--limit", "8", "--batch-size", "8")
+    assert message.startswith("sppnet_zf5 has no keyword argument 'widht'; its keyword arguments: ")
+    assert "representation_size, width" in message
     message = error_line(capsys, "export", "sppnet_zf5", "--format", "onnx", "-o", "x", "--kwargs", "{width: 1}")
     assert message == """--kwargs {width: 1}: expected a JSON object, e.g. '{"num_classes": 5}'"""
 

@@ -48,7 +48,8 @@ def _load_checkpoint(path: str | os.PathLike) -> object:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # the unpickler raises anything from UnpicklingError to KeyError on foreign bytes
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        reason = f"{type(error).__name__}: {text}" if text else type(error).__name__
         raise ValueError(
             f"{os.fspath(path)}: not a PyTorch checkpoint torch.load can read with weights_only=True ({reason:.120})"
         ) from None

@@ -272,7 +272,10 @@ def register_model(name: str | None = None) -> Callable[[Callable[..., M]], Call
                         f"{entry!r} was published for the architecture {published.get('architecture')!r}, not {key!r}"
                     )
                 kwargs = {**published.get("kwargs", {}), **kwargs, "weights": entry}
-            model = fn(**kwargs)
+            try:
+                model = fn(**kwargs)
+            except TypeError as error:
+                raise _unknown_argument(key, fn, kwargs, error) from None
             recorded = {
                 p.name: p.default
                 for p in parameters.values()
@@ -290,6 +293,21 @@ def register_model(name: str | None = None) -> Callable[[Callable[..., M]], Call
         return build
 
     return wrapper
+
+
+def _unknown_argument(name: str, fn: Callable[..., nn.Module], kwargs: dict[str, Any], error: TypeError) -> TypeError:
+    """``error``, or, when a keyword argument is none of the builder's (or its model class's), a TypeError naming
+    it and the accepted ones."""
+    accepted = {p.name for p in signature(fn).parameters.values() if p.kind is p.KEYWORD_ONLY}
+    if any(p.kind is p.VAR_KEYWORD for p in signature(fn).parameters.values()):
+        model_class = get_type_hints(fn).get("return")
+        if isinstance(model_class, type):
+            accepted |= {p for p in signature(model_class.__init__).parameters if p not in ("self", "args", "kwargs")}
+    unknown = sorted(set(kwargs) - accepted - set(_LOADING_ARGUMENTS))
+    if not unknown or "unexpected keyword argument" not in str(error):
+        return error
+    names = ", ".join(sorted(accepted - set(_LOADING_ARGUMENTS)))
+    return TypeError(f"{name} has no keyword argument {unknown[0]!r}; its keyword arguments: {names}")
 
 
 def list_models(include: str | Iterable[str] | None = None, exclude: str | Iterable[str] | None = None) -> list[str]:
