@@ -52,8 +52,8 @@ PALETTE = [
 DISPLAY_SIDE = 384
 #: Widest side panel of a classification picture (px); longer captions wrap.
 MAX_PANEL = 640
-#: Narrowest detection picture (px): a footer under a narrow image wraps no narrower.
-MIN_FOOTER = 320
+#: Narrowest detection picture (px): a footer under a narrow (portrait) image wraps no narrower.
+MIN_FOOTER = DISPLAY_SIDE
 DETECTION_SCORE = 0.5
 FALLBACK_DETECTIONS = 3
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff")
