@@ -20,4 +20,6 @@ echo "floor environment ready after ${SECONDS} s"
 # (triton 3.6's interpreter converts 1-element arrays to scalars: numpy warns on every such call)
 TRITON_INTERPRET=1 "$venv/bin/python" -m pytest -q -n auto --dist loadfile \
     -W "ignore:Conversion of an array with ndim > 0:DeprecationWarning" tests/test_kernels_*.py tests/test_zoo_*.py tests/test_hub*.py
+# the GPU run's rehearsal at the GPU machines' versions (these floors): its imports and calls work there
+"$venv/bin/python" -m benchmarks.gpu_run --dry-run --out "$(mktemp -d)"
 echo "floors step: ${SECONDS} s"

@@ -90,6 +90,11 @@ def _summary_lines(copy_bw: float | None) -> list[str]:
     lines = [f"device: {device_description()}", f"versions: {versions()}"]
     if copy_bw:
         lines.append(f"device copy bandwidth (read+write, same run): {copy_bw / 1e9:.1f} GB/s")
+    if not torch.cuda.is_available():
+        lines.append(
+            "fused kernels not timed: no CUDA device (the Triton kernels run on CUDA only); "
+            "the rows are the PyTorch reference composites on the CPU"
+        )
     lines += [
         "",
         "| case | shape | dtype | pass | impl | median | GB/s | % of copy | speedup vs eager | vs compiled |",

@@ -12,6 +12,10 @@ The operators are registered as ``torch.ops.spp_zoo.*`` on import.
 
 import torch.fx
 
+#: Says that this top-level ``kernels`` is spp-zoo's: Hugging Face's PyPI package ``kernels`` (used by
+#: transformers) installs the same import name, and ``zoo`` checks this before using it.
+__distribution__ = "spp-zoo"
+
 from . import reference
 from .functional import roi_spp, spatial_pyramid_pool, sppf, upsample_concat
 from .modules import SPPF, RoISPP, SpatialPyramidPool, UpsampleConcat

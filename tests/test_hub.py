@@ -356,37 +356,42 @@ def _entry_script(hub, shipped: Path, repo: str, sha: str) -> str:
     return ENTRY_SCRIPT.format(shipped=str(shipped), repo=repo, sha=sha, reference=str(hub["root"] / "reference.pt"))
 
 
-def test_weights_entries_load_from_the_hub_then_from_the_shipped_copy(hub, tmp_path):
+def test_weights_entries_load_local_first_then_from_the_hub(hub, tmp_path):
     shipped = tmp_path / "weights"
     (shipped / "sppnet_zf5.test").mkdir(parents=True)
     for name in ("model.safetensors", "config.json", "README.md"):
         (shipped / "sppnet_zf5.test" / name).write_bytes((hub["folder"] / name).read_bytes())
-    env = {"HF_ENDPOINT": hub["olah"].url, "HF_HUB_CACHE": str(tmp_path / "cache"), SPP_ORG: "org"}
-    from_hub = run_client(_entry_script(hub, shipped, "sppnet_zf5.test", hub["sha256"]), **env)
+    script = _entry_script(hub, shipped, "sppnet_zf5.test", hub["sha256"])
+    # shipped with the pinned digest: the package's copy, no Hub call (the org has no such repository)
+    env = {"HF_ENDPOINT": hub["olah"].url, "HF_HUB_CACHE": str(tmp_path / "cache"), SPP_ORG: "elsewhere"}
+    result = subprocess.run([sys.executable, "-W", "ignore", "-c", script], env=client_env(**env),
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    local = json.loads(result.stdout.splitlines()[-1])
+    assert local["same"] and local["config"]["weights"] == "TestWeights.SHIPPED"
+    assert local["config"]["kwargs"]["width"] == 0.125  # built with the published config
+    assert result.stderr.strip() == "", result.stderr
+    assert not (tmp_path / "cache").exists()  # nothing was downloaded
+    # not shipped: the Hub at the pinned revision
+    env[SPP_ORG] = "org"
+    from_hub = run_client(_entry_script(hub, tmp_path / "nothing-shipped", "sppnet_zf5.test", hub["sha256"]), **env)
     assert from_hub["same"], from_hub
-    assert from_hub["config"]["weights"] == "TestWeights.SHIPPED"
-    assert from_hub["config"]["kwargs"]["width"] == 0.125  # built with the published config
-    # the Hub has no such repository: the shipped copy, with a one-line notice
-    env[SPP_ORG] = "elsewhere"
-    result = subprocess.run(
-        [sys.executable, "-W", "ignore", "-c", _entry_script(hub, shipped, "sppnet_zf5.test", hub["sha256"])],
-        env=client_env(**env), capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    # a damaged shipped copy is never used: the Hub serves the entry, with one line saying why
+    (shipped / "sppnet_zf5.test" / "model.safetensors").write_bytes(b"damaged")
+    env["HF_HUB_CACHE"] = str(tmp_path / "cache2")
+    result = subprocess.run([sys.executable, "-W", "ignore", "-c", script], env=client_env(**env),
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.splitlines()[-1])["same"]
-    notice = [line for line in result.stderr.splitlines() if "shipped with the package" in line]
-    assert len(notice) == 1 and "elsewhere/sppnet_zf5.test" in notice[0]
-    # offline with a cold cache: the shipped copy, no network
-    offline = run_client(_entry_script(hub, shipped, "sppnet_zf5.test", hub["sha256"]), HF_HUB_OFFLINE="1",
-                         HF_HUB_CACHE=str(tmp_path / "cold"))  # fmt: skip
-    assert offline["same"]
-    # a shipped file with another digest is never used
+    notice = [line for line in result.stderr.splitlines() if "sha256 mismatch for the shipped" in line]
+    assert len(notice) == 1 and "org/sppnet_zf5.test" in notice[0], result.stderr
+    # ... and offline with a cold cache, the damaged copy is refused, naming the digests
     bad = subprocess.run(
-        [sys.executable, "-W", "ignore", "-c", _entry_script(hub, shipped, "sppnet_zf5.test", "1" * 64)],
+        [sys.executable, "-W", "ignore", "-c", script],
         env=client_env(HF_HUB_OFFLINE="1", HF_HUB_CACHE=str(tmp_path / "cold")), capture_output=True, text=True,
         timeout=300,
     )  # fmt: skip
-    assert bad.returncode != 0 and "HashMismatchError" in bad.stderr and "1" * 64 in bad.stderr
+    assert bad.returncode != 0 and "HashMismatchError" in bad.stderr and hub["sha256"] in bad.stderr
 
 
 def test_repo_id_and_org_configuration(monkeypatch):

@@ -45,5 +45,5 @@ print(json.dumps({{"zoo": zoo.__file__, "loaded": loaded, "image": list(image.sh
     assert report["zoo"].startswith(str(site))
     assert set(report["loaded"]) == set(entries.values()) and all(n > 0 for n in report["loaded"].values())
     assert report["image"][0] == 3
-    notices = [line for line in result.stderr.splitlines() if "shipped with the package" in line]
-    assert len(notices) == len(entries), result.stderr[-2000:]
+    # local first: the shipped copies load silently, with no Hub attempt to report
+    assert result.stderr.strip() == "", result.stderr[-2000:]

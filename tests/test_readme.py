@@ -21,8 +21,9 @@ def test_ci_runs_the_readme_install_and_test_commands():
     install, test = _readme_commands()[0].split(" && ")[0], _readme_commands()[1]
     ci = [line for line in ROOT.joinpath(".ci/run").read_text().splitlines() if line and not line.startswith("#")]
     assert install in ci and test in ci
-    # after the README's test command, only the floor-versions step (its own virtualenv)
-    assert ci.index(install) < ci.index(test) and ci[ci.index(test) + 1 :] == [".ci/floors.sh"]
+    # after the README's test command, only the GPU run's rehearsal and the floor-versions step (its own virtualenv)
+    dry_run = 'python -m benchmarks.gpu_run --dry-run --out "$(mktemp -d)"'
+    assert ci.index(install) < ci.index(test) and ci[ci.index(test) + 1 :] == [dry_run, ".ci/floors.sh"]
 
 
 def _pins() -> dict[str, str]:
@@ -70,3 +71,23 @@ def test_readme_loading_example_runs_offline(tmp_path):
     result = subprocess.run([sys.executable, "-W", "ignore", "-c", example], cwd=ROOT, env=env, capture_output=True,
                             text=True, timeout=600)  # fmt: skip
     assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-3000:]
+
+
+def test_readme_photo_to_segmentation_example_runs(tmp_path):
+    """The README's path from an image file to a drawn segmentation and detections runs as written."""
+    import os
+    import subprocess
+    import sys
+
+    section = ROOT.joinpath("README.md").read_text().split("### From a photo to a segmentation and detections", 1)[1]
+    example = re.findall(r"```python\n(.+?)\n```", section, re.S)[0]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    result = subprocess.run([sys.executable, "-W", "ignore", "-c", example], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    from PIL import Image
+
+    for name in ("segmentation.png", "detections.png"):
+        with Image.open(tmp_path / name) as picture:
+            assert picture.size == Image.open(ROOT / "zoo/data/examples/scene_test_0005.png").size

@@ -81,13 +81,19 @@ def test_pspnet_resnet18_backbone_takes_torchvision_resnet18_parameters():
 FAMILIES = {  # builder kwargs, image size, images, steps, lr
     "sppnet_zf5": ({"num_classes": 10, **TINY_CLASSIFIER, "dropout": 0.0}, 40, 4, 6, 2e-3),
     "pspnet_resnet18": ({"num_classes": 11, "width": 0.25, "aux_loss": True, "dropout": 0.0}, 48, 4, 6, 2e-3),
-    "deconvnet_vgg16": ({"num_classes": 11, "width": 0.0625, "fc_channels": 512}, 224, 2, 6, 2e-3),
+    "deconvnet_vgg16": ({"num_classes": 11, "width": 0.0625, "fc_channels": 512}, 224, 2, 16, 5e-3),
     "spp_detector_zf5": ({"num_classes": 11, "trunk_width": 0.125, "representation_size": 32, "min_size": 128,
                           "max_size": 160, "rpn_batch_size_per_image": 64, "box_batch_size_per_image": 32},
                          None, 2, 12, 1e-3),
 }  # fmt: skip
 
 
+# The bound: the last loss below 0.9x the first. A model whose gradients do not reach its weights keeps
+# the loss of its first step (the batch and the dropout masks are fixed), so 0.9 separates learning from
+# not learning; the steps and learning rates are chosen so that the measured ratio stays well below it
+# on other seeds and releases too. DeconvNet, whose tiny decoder learns slowly, needs more: with torch
+# 2.14 at 6 steps and lr 2e-3 its ratio was 0.93 (0.87-0.91 at torch 2.11); at 16 steps and lr 5e-3 it
+# is 0.79, 0.70 and 0.84 for seeds 0, 1 and 2 (torch 2.14.1, CPU).
 @pytest.mark.parametrize("name", list(FAMILIES))
 def test_a_few_training_steps_lower_the_loss(name):
     kwargs, size, count, steps, lr = FAMILIES[name]

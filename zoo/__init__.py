@@ -18,6 +18,17 @@ attribute access.
 
 import importlib
 
+import kernels as _kernels
+
+if getattr(_kernels, "__distribution__", None) != "spp-zoo":
+    raise ImportError(
+        f"the module 'kernels' imported from {getattr(_kernels, '__file__', None) or _kernels.__path__} is not "
+        "spp-zoo's kernels: another installed package uses the same top-level name 'kernels' (most likely Hugging "
+        "Face's `kernels`, which transformers installs). spp-zoo cannot share an environment with it: install "
+        "spp-zoo in its own virtual environment (python -m venv .venv && . .venv/bin/activate && pip install ...), "
+        "or run `pip uninstall kernels` and then reinstall spp-zoo (pip install --force-reinstall --no-deps ...)"
+    )
+
 # The Hub package first: its pretrained layer builds on the models, which load their files through its
 # file layer (zoo.hub.files), so importing zoo.hub brings in both in that order.
 from . import hub  # noqa: F401  (zoo.hub is public API)

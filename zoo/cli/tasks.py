@@ -13,6 +13,8 @@ from typing import Any
 
 from ..engine.evaluate import evaluate, evaluation_settings, load_model
 from ..engine.predict import predict_all, predict_files
+from ..engine.protocol import PROTOCOLS, TTA_MODES
+from ..engine.tasks import DATASETS, REAL_DATASETS
 from ..engine.train import TrainConfig, config_command, train
 
 __all__ = ["add_commands", "run_train", "run_eval", "run_predict"]
@@ -65,25 +67,44 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    model, meta = load_model(args.model, args.weights)
+    model, meta = load_model(args.model, args.weights, device=args.device)
     settings = evaluation_settings(meta)
     data = args.data or settings["data"]
+    split = args.split or ("val" if data in REAL_DATASETS else "test")
     metrics = evaluate(
         model,
         data=data,
-        split=args.split,
+        split=split,
         image_size=args.image_size or settings["image_size"],
         limit=args.limit,
+        batch_size=args.batch_size,
+        device=args.device,
         progress=not args.json,
+        root=args.root,
+        meta=meta,
+        protocol=args.protocol,
+        tta=args.tta,
+        workers=args.workers,
     )
     if args.json:
         print(json.dumps(metrics))
-    else:
-        registered = meta.get("_metrics", meta.get("metrics", {})).get(f"{data}-{args.split}")
-        for name, value in metrics.items():
+        return 0
+    registered = meta.get("_metrics", meta.get("metrics", {})).get(f"{data}-{split}")
+    for name, value in metrics.items():
+        if isinstance(value, float) or value is None:
             note = f"  (registered: {registered[name]})" if registered and name in registered else ""
-            print(f"{name:>8}: {value:.2f}{note}")
+            print(f"{name:>8}: {_number(value)}{note}")
+    if "per_class" in metrics:
+        width = max(len(name) for name in metrics["per_class"])
+        print(f"\n{'class':<{width}}  {'IoU':>6}  {'Acc':>6}")
+        for name, values in metrics["per_class"].items():
+            print(f"{name:<{width}}  {_number(values['IoU'])}  {_number(values['Acc'])}")
+        print(f"\n{metrics['images']} images of {data} {split}; protocol {json.dumps(metrics['protocol'])}")
     return 0
+
+
+def _number(value: float | None) -> str:
+    return f"{value:6.2f}" if value is not None else f"{'-':>6}"
 
 
 def run_predict(args: argparse.Namespace) -> int:
@@ -113,7 +134,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         argument_default=argparse.SUPPRESS,  # only the options given (TrainConfig holds the defaults)
     )
     p.add_argument("model", help="registered model name (python -m zoo list)")
-    p.add_argument("--data", choices=["scenes", "trees"], help="dataset (default scenes; trees: detection only)")
+    p.add_argument("--data", choices=DATASETS,
+                   help="scenes (default), trees (detection only) or a real dataset read from --root")  # fmt: skip
+    p.add_argument("--root", metavar="DIR", help="directory of a real dataset (README: Real datasets)")
+    p.add_argument("--weights", metavar="ENTRY_OR_DIR",
+                   help="fine-tune from this weights entry or checkpoint (classifier layers that do not fit the "
+                   "data's classes are re-initialized; the skipped tensors are printed)")  # fmt: skip
     p.add_argument("--epochs", type=int, help="epochs of the whole run (default 10)")
     p.add_argument("--batch-size", type=int, help="global batch size (default 32)")
     p.add_argument("--lr", type=float, help="AdamW peak learning rate (default 1e-3)")
@@ -138,14 +164,25 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_train)
 
     p = subparsers.add_parser(
-        "eval", help="evaluate weights on a test split", description="Metrics of MODEL with WEIGHTS (torchmetrics)."
+        "eval",
+        help="evaluate weights on a test split",
+        description="Metrics of MODEL with WEIGHTS on the zoo's data (torchmetrics) or on a real dataset; segmenters "
+        "on a real dataset follow the published test protocol (mmsegmentation's, or hszhao/semseg's).",
     )
     p.add_argument("model", help="registered model name")
     p.add_argument("--weights", required=True, help="weights entry (ENTRY, Enum.ENTRY, DEFAULT) or a checkpoint dir")
-    p.add_argument("--data", default=None, choices=["scenes", "trees"], help="dataset (default: the weights')")
-    p.add_argument("--split", default="test", choices=["train", "val", "test"], help="split (default test)")
+    p.add_argument("--data", default=None, choices=DATASETS, help="dataset (default: the weights')")
+    p.add_argument("--root", default=None, metavar="DIR", help="directory of a real dataset (README: Real datasets)")
+    p.add_argument("--split", default=None, help="split (default: val for a real dataset, test for the zoo's)")
+    p.add_argument("--protocol", default="mmseg", choices=PROTOCOLS,
+                   help="segmentation test protocol on a real dataset (default mmseg)")  # fmt: skip
+    p.add_argument("--tta", default=None, choices=TTA_MODES,
+                   help="test-time augmentation: flip, or ms-flip (scales 0.5..1.75 and flip)")  # fmt: skip
     p.add_argument("--image-size", type=int, default=None, help="square input size (default: the weights')")
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N items only")
+    p.add_argument("--batch-size", type=int, default=8, help="images (or crops) per forward pass (default 8)")
+    p.add_argument("--workers", type=int, default=0, help="DataLoader workers (default 0)")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cuda (default cpu)")
     p.add_argument("--json", action="store_true", help="print one JSON object of metrics")
     p.set_defaults(func=run_eval)
 

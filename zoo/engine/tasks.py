@@ -22,6 +22,7 @@ decimals.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,12 +31,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import data as datasets
+from ..data import readers
 from ..models import registry
 from ..models.presets import normalize, resize_image
 from ..models.pspnet import pspnet_loss
 
 TASKS = ("classification", "detection", "segmentation")
-DATASETS = ("scenes", "trees")
+#: The real datasets' readers (:mod:`zoo.data.readers`), read from a ``root`` directory.
+REAL_DATASETS = tuple(readers.READERS)
+DATASETS = ("scenes", "trees", *REAL_DATASETS)
 METRIC_DIGITS = 2
 _DEFAULT_IMAGE_SIZE = {"classification": 64, "segmentation": 128, "detection": None}
 
@@ -59,22 +63,43 @@ def task_of_builder(name: str) -> str:
     return registry.get_model_task(name)
 
 
-def categories(task: str, data: str) -> list[str]:
-    """Class names, index = label, as the model of ``task`` trained on ``data`` predicts them."""
+def check_data(task: str, data: str, root: str | os.PathLike | None = None) -> None:
+    """ValueError unless ``data`` serves ``task`` (and a real dataset has a ``root``)."""
+    if data not in DATASETS:
+        raise ValueError(f"unknown data {data!r}; expected one of {', '.join(DATASETS)}")
+    if data in REAL_DATASETS:
+        served = readers.READERS[data].task
+        if served != task:
+            raise ValueError(f"data={data!r} is a {served} dataset; the model is a {task} model")
+        if root is None:
+            raise ValueError(f"data={data!r} needs root, the dataset's directory (--root DIR)")
+    elif root is not None:
+        raise ValueError(f"root applies to the real datasets ({', '.join(REAL_DATASETS)}), not to data={data!r}")
+    elif data == "trees" and task != "detection":
+        raise ValueError(f"data='trees' serves detection only, not {task}")
+
+
+def categories(task: str, data: str, dataset: Any = None) -> list[str]:
+    """Class names, index = label, as the model of ``task`` trained on ``data`` predicts them (a real dataset's
+    names come from its reader: pass the ``dataset``)."""
+    if data in REAL_DATASETS:
+        if dataset is None:
+            raise ValueError(f"the classes of data={data!r} come from its reader: pass the dataset")
+        return list(dataset.classes)
+    check_data(task, data)
     if data == "trees":
-        if task != "detection":
-            raise ValueError(f"data='trees' serves detection only, not {task}")
         return list(datasets.TreeDetection.CLASSES)
-    if data != "scenes":
-        raise ValueError(f"data must be one of {DATASETS}, got {data!r}")
     if task == "classification":
         return list(datasets.CLASSES[1:])  # labels 0..9, no background
     return list(datasets.CLASSES)
 
 
-def build_dataset(task: str, data: str, split: str, size: int | None = None):
-    """The raw dataset (uint8 images, untransformed targets) of ``task`` on ``data``, split ``split``."""
-    categories(task, data)  # validates the pair
+def build_dataset(task: str, data: str, split: str, size: int | None = None, root: str | os.PathLike | None = None):
+    """The raw dataset (uint8 images, untransformed targets) of ``task`` on ``data``, split ``split``; a real
+    dataset (:data:`REAL_DATASETS`) is read from ``root``."""
+    check_data(task, data, root)
+    if data in REAL_DATASETS:
+        return readers.open_dataset(data, root, split)
     if split not in ("train", "val", "test"):
         raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
     if data == "trees":
@@ -128,7 +153,10 @@ class TrainSamples(torch.utils.data.Dataset):
             width = image.shape[-1]
             boxes = torch.as_tensor(target["boxes"]).clone()
             boxes[:, [0, 2]] = width - boxes[:, [2, 0]]
-            target = {"boxes": boxes, "labels": target["labels"]}
+            flipped = {"boxes": boxes, "labels": target["labels"]}  # (instance masks are not trained on)
+            if "iscrowd" in target:
+                flipped["iscrowd"] = target["iscrowd"]
+            target = flipped
         return image, target
 
 
@@ -143,10 +171,11 @@ def prepare_batch(task: str, images: list[Tensor], targets: list[Any], image_siz
         y = torch.stack([resize_mask(torch.as_tensor(t), image_size) for t in targets])
         return x.to(device), y.to(device)
     x = [resize_image(i, i.shape[-2:]).to(device) for i in images]
-    y = [
-        {"boxes": torch.as_tensor(t["boxes"]).float().to(device), "labels": torch.as_tensor(t["labels"]).to(device)}
-        for t in targets
-    ]
+    y = []
+    for t in targets:
+        keep = torch.as_tensor(t.get("iscrowd", torch.zeros(len(t["labels"])))) == 0  # crowds are not trained on
+        boxes = torch.as_tensor(t["boxes"]).float().reshape(-1, 4)[keep]
+        y.append({"boxes": boxes.to(device), "labels": torch.as_tensor(t["labels"]).long()[keep].to(device)})
     return x, y
 
 
@@ -202,10 +231,15 @@ class TaskMetrics:
                     metric.update(pred[None], mask[None])
         else:
             preds = [{k: v.detach().float().cpu() if k != "labels" else v.cpu() for k, v in o.items()} for o in outputs]
-            gts = [
-                {"boxes": torch.as_tensor(t["boxes"]).float(), "labels": torch.as_tensor(t["labels"]).long()}
-                for t in targets
-            ]
+            gts = []
+            for t in targets:
+                gt = {
+                    "boxes": torch.as_tensor(t["boxes"]).float().reshape(-1, 4),
+                    "labels": torch.as_tensor(t["labels"]).long(),
+                }
+                if "iscrowd" in t:  # VOC "difficult" and COCO crowds: matched detections are not counted
+                    gt["iscrowd"] = torch.as_tensor(t["iscrowd"]).long()
+                gts.append(gt)
             self.metrics["mAP"].update(preds, gts)
 
     def compute(self) -> dict[str, float]:

@@ -49,6 +49,7 @@ from ..models.presets import IMAGENET_MEAN, IMAGENET_STD
 from ..models.registry import get_model, get_model_builder, load_state_dict
 from . import tasks
 from .evaluate import evaluate
+from .finetune import build_from_weights
 from .tasks import default_image_size
 
 __all__ = ["TrainConfig", "train", "resumed_config", "TRAINING_STATE", "default_image_size"]
@@ -63,7 +64,14 @@ class TrainConfig:
     Args:
         model: registered model name.
         kwargs: builder keyword arguments (``num_classes`` defaults to the data's class count).
-        data: ``"scenes"`` or ``"trees"`` (detection only).
+        data: ``"scenes"``, ``"trees"`` (detection only) or a real dataset read from ``root``
+            (:data:`zoo.engine.tasks.REAL_DATASETS`: ade20k, voc2012, cityscapes, seg-folder, coco, voc-det,
+            imagefolder); ``num_classes`` and the saved ``categories`` are its classes.
+        root: the directory of a real dataset.
+        weights: start from this weights entry of ``model`` (``"ENTRY"``, ``"Enum.ENTRY"``, ``"DEFAULT"``) or
+            checkpoint directory, fine-tuning: the architecture is the weights', the classifier layers that do not
+            fit the data's class count are re-initialized, every other tensor is loaded (the skipped ones are
+            logged). None: from scratch (``kwargs``).
         epochs: total epochs of the run (the schedule's length).
         batch_size: global batch (split evenly across processes).
         lr, weight_decay, warmup: AdamW learning rate and weight decay; warmup as a fraction of the steps.
@@ -83,6 +91,8 @@ class TrainConfig:
     model: str
     kwargs: dict[str, Any] = field(default_factory=dict)
     data: str = "scenes"
+    root: str | None = None
+    weights: str | None = None
     epochs: int = 10
     batch_size: int = 32
     lr: float = 1e-3
@@ -103,7 +113,9 @@ class TrainConfig:
     def validate(self) -> None:
         get_model_builder(self.model)  # ValueError naming the unknown model
         task = tasks.task_of_builder(self.model)
-        tasks.categories(task, self.data)
+        tasks.check_data(task, self.data, self.root)
+        if self.weights is not None and (not isinstance(self.weights, str) or not self.weights):
+            raise ValueError(f"weights must be an entry name or a checkpoint directory, got {self.weights!r}")
         for name in ("epochs", "batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -165,6 +177,18 @@ def _build_model(config: TrainConfig, task: str, categories: list[str]) -> nn.Mo
     return get_model(config.model, **kwargs)
 
 
+def _fine_tune_model(config: TrainConfig, categories: list[str], rank: int) -> tuple[nn.Module, TrainConfig]:
+    """The model of ``config.weights`` for ``categories``, and the config with the architecture it was built with
+    (so that ``resume`` rebuilds it without the weights)."""
+    overrides = {k: v for k, v in config.kwargs.items() if k != "num_classes"}
+    if config.model.startswith("pspnet_"):
+        overrides.setdefault("aux_loss", True)
+    model, report, label = build_from_weights(config.model, config.weights, len(categories), overrides)
+    _log(rank, None, {"weights": report.summary(label)})
+    kwargs = {k: v for k, v in model.zoo_config["kwargs"].items() if k not in ("num_classes", "weights")}
+    return model, dataclasses.replace(config, kwargs=kwargs)
+
+
 def _metadata(config: TrainConfig, task: str, categories: list[str], model: nn.Module, extra: dict) -> dict:
     size = config.image_size or default_image_size(task)
     meta: dict[str, Any] = {
@@ -177,6 +201,11 @@ def _metadata(config: TrainConfig, task: str, categories: list[str], model: nn.M
         "license": "MIT",
         "description": f"{config.model} trained from scratch on spp-zoo's {config.data} data",
     }
+    if config.weights is not None:
+        meta["source"] = f"fine-tuned from {config.weights} with spp-zoo's `python -m zoo train` (zoo/engine/train.py)"
+        meta["description"] = f"{config.model} fine-tuned from {config.weights} on {config.data} ({config.root})"
+    elif config.data in tasks.REAL_DATASETS:
+        meta["description"] = f"{config.model} trained from scratch on {config.data} ({config.root})"
     if size is not None:
         meta["input_size"] = [size, size]
     if hasattr(model, "align_corners"):
@@ -216,9 +245,10 @@ def _log(rank: int, output: Path | None, record: dict) -> None:
 def _validate(task, model, config, device) -> dict[str, float]:
     """``zoo.engine.evaluate`` on the first ``config.val_size`` val items; the model goes back to training mode."""
     size = config.image_size or default_image_size(task)
-    metrics = evaluate(model, data=config.data, split="val", image_size=size, limit=config.val_size, device=device)
+    metrics = evaluate(model, data=config.data, split="val", image_size=size, limit=config.val_size, device=device,
+                       root=config.root)  # fmt: skip
     model.train()
-    return metrics
+    return {k: v for k, v in metrics.items() if isinstance(v, (int, float))}  # not the per-class table
 
 
 #: Settings a resumed run may change: they do not change what it computes.
@@ -312,10 +342,14 @@ def train(
     device = _device(rank)
     output = Path(config.output)
     task = tasks.task_of_builder(config.model)
-    categories = tasks.categories(task, config.data)
+    raw = tasks.build_dataset(task, config.data, "train", size=config.limit, root=config.root)
+    categories = tasks.categories(task, config.data, raw)
 
     torch.manual_seed(config.seed)  # same init on every rank
-    model = _build_model(config, task, categories)
+    if config.weights is not None and state is None:
+        model, config = _fine_tune_model(config, categories, rank)
+    else:
+        model = _build_model(config, task, categories)
     if state is not None:
         checkpoint = Path(resume) / WEIGHTS_NAME
         load_state_dict(model, load_safetensors(checkpoint), describe(checkpoint))
@@ -326,7 +360,6 @@ def train(
     if world > 1:
         model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
-    raw = tasks.build_dataset(task, config.data, "train", size=config.limit)
     if config.limit is not None and len(raw) > config.limit:
         raw = Subset(raw, range(config.limit))
     samples = tasks.TrainSamples(raw, task, config.seed, config.augment)
@@ -406,6 +439,8 @@ def train(
                 "train_items": len(samples),
                 "data": config.data,
             }
+            if config.weights is not None:
+                training["weights"] = config.weights
             meta = _metadata(config, task, categories, module, {"training": training})
             train_state = {
                 "config": dataclasses.asdict(config),

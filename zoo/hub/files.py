@@ -9,10 +9,10 @@ Files are cached in the Hugging Face cache; a pinned revision that is cached loa
 A ``sha256`` pin is checked on every load: a file with another digest is removed from the cache and
 never used. Nothing here touches the network at import time.
 
-A weights entry's folder (:func:`entry_folder`) comes from the Hub at its pinned revision, or, when
-the Hub cannot serve it (offline, unreachable, repository missing), from the copy shipped inside the
-package (``zoo/weights/<repo>/``), after the same sha256 check and with a one-line notice on the
-``zoo.hub`` logger.
+A weights entry's folder (:func:`entry_folder`) is local first: the copy shipped inside the package
+(``zoo/weights/<repo>/``) when its sha256 is the pinned one, with no network call; otherwise the Hub at
+the entry's pinned revision (or its cache). A Hub endpoint that does not accept a connection within
+:data:`CONNECT_TIMEOUT_S` seconds is not retried: the cache answers alone, as offline.
 """
 
 from __future__ import annotations
@@ -23,6 +23,10 @@ import json
 import logging
 import os
 import re
+import socket
+import threading
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -83,47 +87,35 @@ def shipped_directory(repo: str) -> Path | None:
 
 
 def entry_folder(repo: str, revision: str, sha256: str, progress: bool = True) -> Path:
-    """The verified folder of the weights entry pinned at ``{org}/{repo}@{revision}`` with ``sha256``:
-    the Hub (or its cache), else the copy shipped with the package."""
-    from huggingface_hub import constants
+    """The verified folder of the weights entry pinned at ``{org}/{repo}@{revision}`` with ``sha256``.
 
+    Local first: the copy shipped with the package when its digest is the pinned one, with no network
+    call at all; otherwise the Hub (or its cache). A shipped copy with another digest is never used: the
+    Hub is asked instead, and if it cannot serve the entry either, a :class:`HashMismatchError` names
+    the damaged shipped file.
+    """
     key = (repo_id(repo), revision, sha256)
     if key in _ENTRY_FOLDERS:
         return _ENTRY_FOLDERS[key]
     shipped = shipped_directory(repo)
+    damaged = None
+    if shipped is not None:
+        actual = sha256_of(shipped / WEIGHTS_NAME)
+        if actual == sha256:
+            _ENTRY_FOLDERS[key] = shipped
+            return shipped
+        damaged = HashMismatchError(
+            f"sha256 mismatch for the shipped {shipped / WEIGHTS_NAME}: expected {sha256}, got {actual} (not used)"
+        )
+        _log.warning("spp-zoo: %s; downloading %s@%s instead", damaged, key[0], revision)
     try:
-        if shipped is not None and (constants.HF_HUB_OFFLINE or _HUB_STATE["unreachable"]):
-            why = "offline mode is on (HF_HUB_OFFLINE=1)" if constants.HF_HUB_OFFLINE else "the Hub is unreachable"
-            folder = cached_folder(key[0], revision)
-            if folder is None:
-                raise HubUnavailableError(f"{key[0]}@{revision} is not cached and {why}")
-            verify(folder / WEIGHTS_NAME, sha256, cached=True)
-        else:
-            folder = resolve(key[0], revision=revision, sha256=sha256, progress=progress)
+        folder = resolve(key[0], revision=revision, sha256=sha256, progress=progress)
     except (HubUnavailableError, FileNotFoundError) as error:
-        if shipped is None:
+        if damaged is None:
             raise
-        folder = shipped_copy(repo, sha256, error)
+        raise HashMismatchError(f"{damaged}, and the Hub cannot serve it: {first_line(error)}") from None
     _ENTRY_FOLDERS[key] = folder
     return folder
-
-
-def shipped_copy(repo: str, sha256: str, error: BaseException) -> Path:
-    """The shipped folder of ``repo`` (verified against ``sha256``), used because the Hub failed with ``error``."""
-    shipped = shipped_directory(repo)
-    verify(shipped / WEIGHTS_NAME, sha256, cached=False)
-    _log.warning("spp-zoo: %s; using the copy of %s shipped with the package", first_line(error), repo_id(repo))
-    return shipped
-
-
-def cached_folder(repo: str, revision: str) -> Path | None:
-    """The cache snapshot holding both files of ``repo`` at ``revision``, without network; None if absent."""
-    from huggingface_hub import try_to_load_from_cache
-
-    paths = [try_to_load_from_cache(repo, name, revision=revision) for name in (CONFIG_NAME, WEIGHTS_NAME)]
-    if all(isinstance(p, str) for p in paths):
-        return Path(paths[1]).parent
-    return None
 
 
 _ENTRY_FOLDERS: dict[tuple[str, str, str], Path] = {}
@@ -339,16 +331,18 @@ def hub_file(repo: str, filename: str, revision: str | None, progress: bool) -> 
     )
 
     at = f"{repo}@{revision or 'main'}"
+    # An endpoint that does not accept a connection within CONNECT_TIMEOUT_S is not asked at all (no
+    # retries): the cache answers alone, as offline.
+    local_only = not constants.HF_HUB_OFFLINE and not endpoint_reachable(constants.ENDPOINT)
     try:
         with _progress_bars(progress):
-            return hf_hub_download(repo, filename, revision=revision)
+            return hf_hub_download(repo, filename, revision=revision, local_files_only=local_only)
     except (LocalEntryNotFoundError, OfflineModeIsEnabled):  # before EntryNotFoundError: a subclass of it
         why = (
             "offline mode is on (HF_HUB_OFFLINE=1)"
             if constants.HF_HUB_OFFLINE
-            else (f"the Hub at {constants.ENDPOINT} cannot be reached")
+            else (f"the Hub at {constants.ENDPOINT} cannot be reached (no connection within {CONNECT_TIMEOUT_S:g} s)")
         )
-        _HUB_STATE["unreachable"] = not constants.HF_HUB_OFFLINE
         raise HubUnavailableError(
             f"{filename} of {at} is not in the cache ({constants.HF_HUB_CACHE}) and {why}: on a connected machine "
             f"run `python -m zoo download {repo}{' --revision ' + revision if revision else ''}` with the same "
@@ -371,9 +365,34 @@ def hub_file(repo: str, filename: str, revision: str | None, progress: bool) -> 
         raise HubUnavailableError(f"the Hub refused {filename} of {at}: {first_line(error)}") from None
 
 
-#: Set once a download failed for lack of a connection: later weights entries then go straight to
-#: their shipped copies instead of waiting for huggingface_hub's retries again.
-_HUB_STATE = {"unreachable": False}
+#: Seconds a Hub endpoint (or the proxy in front of it) has to accept a TCP connection.
+CONNECT_TIMEOUT_S = 2.0
+_REACHABLE: dict[tuple[str, int], bool] = {}
+
+
+def endpoint_reachable(url: str, timeout: float = CONNECT_TIMEOUT_S) -> bool:
+    """Whether ``url``'s host (or the proxy the environment names for it) accepts a TCP connection within
+    ``timeout`` seconds, name resolution included; remembered per host for the process."""
+    parts = urllib.parse.urlsplit(url)
+    proxy = urllib.request.getproxies().get(parts.scheme)
+    if proxy and not urllib.request.proxy_bypass(parts.hostname or ""):
+        parts = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    address = (parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+    if address not in _REACHABLE:
+        outcome: list[bool] = []
+
+        def connect() -> None:
+            try:
+                socket.create_connection(address, timeout=timeout).close()
+                outcome.append(True)
+            except OSError:
+                outcome.append(False)
+
+        worker = threading.Thread(target=connect, daemon=True)  # getaddrinfo has no timeout of its own
+        worker.start()
+        worker.join(timeout)
+        _REACHABLE[address] = bool(outcome and outcome[0])
+    return _REACHABLE[address]
 
 
 def repo_exists(repo: str, revision: str) -> bool:

@@ -29,7 +29,7 @@ from torch import nn
 
 from ..models import registry
 from . import files
-from .files import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME, HubUnavailableError
+from .files import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME
 
 # huggingface_hub is imported where it is used (start-up time: see zoo.hub.files).
 
@@ -288,7 +288,7 @@ def _connection_errors(repo_id: str):
         if not _is_connection_error(error):
             raise
         why = "offline mode is on (HF_HUB_OFFLINE=1)" if constants.HF_HUB_OFFLINE else files.first_line(error)
-        raise HubUnavailableError(
+        raise files.HubUnavailableError(
             f"cannot publish to {repo_id}: the Hub at {constants.ENDPOINT} cannot be reached ({why}); "
             "check the connection or HF_ENDPOINT"
         ) from None
@@ -310,18 +310,16 @@ def from_pretrained(
     digests, and the bad file is removed from the Hugging Face cache. The state dict is loaded with
     ``strict`` key matching; tensors are put on ``map_location``. Returns the model in eval mode.
 
-    A repo id of one of the zoo's own weights entries that ships with the package loads from that
-    copy (after its sha256 check, with a one-line notice) when the Hub cannot serve it.
+    A repo id of one of the zoo's own weights entries (at its pinned revision, or with no revision)
+    loads as the entry does: from the copy shipped with the package when its digest is the pinned
+    one, with no network call (see :func:`zoo.hub.files.entry_folder`).
     """
     sha256 = files.check_sha256(sha256)
-    try:
+    entry = None if files.is_local(source) else _shipped_entry(str(source), revision)
+    if entry is not None and sha256 in (None, entry.sha256):
+        folder = files.entry_folder(entry.repo, entry.revision, entry.sha256, progress=True)
+    else:
         folder = files.resolve(source, revision=revision, sha256=sha256, progress=True)
-    except (HubUnavailableError, FileNotFoundError) as error:
-        entry = None if files.is_local(source) else _shipped_entry(str(source), revision)
-        if entry is None:
-            raise
-        folder = files.shipped_copy(entry.repo, entry.sha256, error)
-        files.verify(folder / WEIGHTS_NAME, sha256, cached=False)
     return _build(folder, strict=strict, map_location=map_location)
 
 

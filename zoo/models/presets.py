@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+import PIL.Image
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -22,6 +24,7 @@ __all__ = [
     "SCENE_CLASSES",
     "DetectionPreprocess",
     "ImagePreprocess",
+    "as_image_tensor",
     "normalize",
     "resize_image",
     "scene_weights_meta",
@@ -49,15 +52,36 @@ def resize_image(image: Tensor, size: int | Sequence[int]) -> Tensor:
     return F.interpolate(image[None], size=hw, mode="bilinear", antialias=True, align_corners=False)[0].clamp_(0, 1)
 
 
+def as_image_tensor(image: Any) -> Tensor:
+    """What torchvision's presets accept, as a (..., 3, H, W) tensor: a PIL image (any mode: grayscale,
+    palette, RGBA, 16-bit are converted to RGB) or a uint8 / [0, 1] float tensor (a 1-channel one is
+    repeated to 3). Anything else is a TypeError naming what it got."""
+    if isinstance(image, PIL.Image.Image):
+        if image.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16/32-bit grayscale: scale to 8 bits, keep contrast
+            array = np.asarray(image, dtype=np.float64)
+            image = PIL.Image.fromarray((array * (255.0 / max(float(array.max()), 1.0))).astype(np.uint8))
+        return torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1).contiguous()
+    if not isinstance(image, Tensor):
+        raise TypeError(f"image must be a PIL image or a (3, H, W) tensor, got {type(image).__name__}")
+    if image.dim() not in (3, 4) or image.shape[-3] not in (1, 3):
+        raise ValueError(f"image must be (3, H, W) or (N, 3, H, W) (or 1-channel), got shape {list(image.shape)}")
+    if image.dtype != torch.uint8 and not image.is_floating_point():
+        raise TypeError(f"image must be uint8 or floating point in [0, 1], got {image.dtype}")
+    if image.shape[-3] == 1:
+        image = image.expand(*image.shape[:-3], 3, *image.shape[-2:])
+    return image
+
+
 class ImagePreprocess:
     """Inference preprocessing of the classifiers and segmenters: resize to ``size`` x ``size``, [0, 1],
-    normalize. ``__call__`` takes a (3, H, W) uint8 or [0, 1] float image, or a batch (N, 3, H, W).
-    This is the ``transforms`` of their weights entries."""
+    normalize. ``__call__`` takes what torchvision's presets take: a PIL image, a (3, H, W) uint8 or
+    [0, 1] float tensor, or a batch (N, 3, H, W). This is the ``transforms`` of their weights entries."""
 
     def __init__(self, size: int):
         self.size = int(size)
 
-    def __call__(self, image: Tensor) -> Tensor:
+    def __call__(self, image: Any) -> Tensor:
+        image = as_image_tensor(image)
         if image.dim() == 4:
             return torch.stack([self(i) for i in image])
         return normalize(resize_image(image, self.size)[None])[0]
@@ -67,10 +91,12 @@ class ImagePreprocess:
 
 
 class DetectionPreprocess:
-    """Inference preprocessing of the detector: a (3, H, W) uint8 image as float [0, 1] (the model
-    resizes and normalizes itself). The ``transforms`` of the detector's weights entries."""
+    """Inference preprocessing of the detector: an image (a PIL image, a (3, H, W) uint8 or [0, 1] float
+    tensor) as float [0, 1] (the model resizes and normalizes itself). The ``transforms`` of the
+    detector's weights entries."""
 
-    def __call__(self, image: Tensor) -> Tensor:
+    def __call__(self, image: Any) -> Tensor:
+        image = as_image_tensor(image)
         return image.float() / 255 if image.dtype == torch.uint8 else image.float()
 
     def __repr__(self) -> str:
