@@ -138,6 +138,54 @@ def test_config_and_model_card_describe_the_weights(tmp_path):
     exec(snippet, {})  # the card's usage snippet runs
 
 
+def test_saved_folder_records_its_sha256_is_world_readable_and_verified(tmp_path, monkeypatch):
+    """config.json records model.safetensors' sha256, which from_pretrained checks; files get the umask's mode;
+    the card carries neither the source entry's metrics nor an absolute path; old folders still load."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # the shipped entry, without asking the Hub
+    monkeypatch.chdir(tmp_path)
+    tuned = zoo.get_model("sppnet_zf5", weights="DEFAULT")  # "fine-tuned" from a registered entry
+    folder = zoo.hub.save_pretrained(tuned, "my-model")
+    config = json.loads((folder / "config.json").read_text())
+    assert config["sha256"] == sha256(folder / "model.safetensors")
+    assert "metrics" not in config and config["source"] == "fine-tuned from SPPNet_ZF5_Weights.SCENES_V1"
+    card = (folder / "README.md").read_text()
+    assert "model-index" not in card and "## Results" not in card
+    assert str(tmp_path) not in card and 'from_pretrained("path/to/my-model")' in card
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("model.safetensors", "config.json", "README.md"):
+        assert (folder / name).stat().st_mode & 0o777 == 0o666 & ~umask, name
+    zoo.hub.from_pretrained("my-model")
+
+    weights = folder / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF  # same structure, another digest
+    weights.write_bytes(bytes(data))
+    with pytest.raises(zoo.hub.HashMismatchError, match=r"sha256 mismatch for model.safetensors in my-model/: "
+                       rf"expected {config['sha256']} \(recorded in my-model/config.json\)"):  # fmt: skip
+        zoo.hub.from_pretrained("my-model")
+    weights.write_bytes(bytes(data[:-100]))
+    with pytest.raises(zoo.hub.HashMismatchError, match=r"model.safetensors in my-model/ is damaged \(truncated at"):
+        zoo.hub.from_pretrained("my-model")
+
+    old = {k: v for k, v in config.items() if k != "sha256"}  # a folder saved before the field existed
+    (folder / "config.json").write_text(json.dumps(old))
+    with pytest.raises(
+        ValueError, match=r"^model.safetensors in my-model/ is damaged \(truncated at \d+ of \d+ bytes\)$"
+    ):
+        zoo.hub.from_pretrained("my-model")
+    zoo.hub.save_pretrained(tuned, "old-model")
+    (tmp_path / "old-model" / "config.json").write_text(json.dumps(old))
+    assert zoo.hub.from_pretrained("old-model").zoo_config["architecture"] == "sppnet_zf5"
+    for entry in ("SPPNet_ZF5_Weights.SCENES_V1", "PSPNet_ResNet18_Weights.SCENES_V1"):  # shipped files: pinned
+        repo = zoo.get_weight(entry).repo
+        shipped = Path(zoo.__file__).parent / "weights" / repo
+        assert "sha256" not in json.loads((shipped / "config.json").read_text())
+        assert sha256(shipped / "model.safetensors") == zoo.get_weight(entry).sha256
+
+
 def test_save_pretrained_rejects_what_it_cannot_rebuild(tmp_path):
     with pytest.raises(TypeError, match="not built by a registered zoo builder"):
         zoo.hub.save_pretrained(zoo.SPPNet(zoo.models.sppnet.ZF5(0.125), 3), tmp_path)
@@ -150,7 +198,7 @@ def test_save_pretrained_rejects_what_it_cannot_rebuild(tmp_path):
 
 
 def test_from_pretrained_argument_errors(tmp_path, hub):
-    with pytest.raises(FileNotFoundError, match="neither an existing directory nor a Hub repo id"):
+    with pytest.raises(FileNotFoundError, match="missing/dir: no such directory"):
         zoo.hub.from_pretrained(str(tmp_path / "missing" / "dir"))
     with pytest.raises(FileNotFoundError, match="has no model.safetensors"):
         zoo.hub.from_pretrained(tmp_path)
@@ -374,7 +422,7 @@ def test_cli_download_and_publish(hub, tmp_path):
                     HF_ENDPOINT=hub["olah"].url, HF_HUB_CACHE=str(tmp_path / "cache2"))  # fmt: skip
     assert wrong.returncode == 2 and len(wrong.stderr.strip().splitlines()) == 1 and "2" * 64 in wrong.stderr
     missing = run_cli("publish", str(tmp_path / "nowhere"), "org/x", HF_ENDPOINT=hub["commits"].url)
-    assert missing.returncode == 2 and "does not exist" in missing.stderr
+    assert missing.returncode == 2 and "nowhere: no such directory" in missing.stderr
 
 
 @pytest.mark.parametrize("fmt", ["torchscript", "export", "onnx"])

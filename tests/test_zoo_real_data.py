@@ -137,7 +137,8 @@ def test_a_resumed_fine_tuning_run_gives_the_uninterrupted_weights(tmp_path):
                     epochs=2, batch_size=2, image_size=24, lr=1e-3)  # fmt: skip
     straight = train(TrainConfig(**settings, output=str(tmp_path / "straight")))
     part = train(TrainConfig(**settings, output=str(tmp_path / "part")), stop_after=1)
-    resumed = train(TrainConfig(model="pspnet_resnet18", output=str(tmp_path / "resumed")), resume=part)
+    resumed = train(TrainConfig(model="pspnet_resnet18"), resume=part)  # continues in part, with its settings
+    assert resumed == part
     from safetensors.torch import load_file
 
     a, b = load_file(str(straight / "model.safetensors")), load_file(str(resumed / "model.safetensors"))

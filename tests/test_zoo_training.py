@@ -132,15 +132,16 @@ def test_resume_gives_the_uninterrupted_weights(tmp_path):
     straight = train(_classifier_config(tmp_path / "straight", **config))
     interrupted = train(_classifier_config(tmp_path / "part", **config), stop_after=1)
     assert json.loads((interrupted / "config.json").read_text())["training"]["epochs"] == 1
-    resumed = train(_classifier_config(tmp_path / "resumed"), resume=interrupted)
+    first = _weights(interrupted)
+    resumed = train(_classifier_config(interrupted, **config), resume=interrupted)
+    assert resumed == interrupted  # the run continues in its own directory
     a, b = _weights(straight), _weights(resumed)
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
-    first = _weights(interrupted)
     assert not torch.equal(first["classifier.weight"], a["classifier.weight"])  # the second epoch did train
-    log = [json.loads(line) for line in (tmp_path / "resumed" / "log.jsonl").read_text().splitlines()]
-    assert [r["epoch"] for r in log] == [2]
+    log = [json.loads(line) for line in (resumed / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == [1, 2]
 
 
 def test_logged_val_metrics_are_those_of_the_checkpoint(tmp_path):
@@ -265,7 +266,7 @@ def test_predict_all_writes_a_picture_per_entry_and_example(tmp_path):
     from zoo.data import EXAMPLES_DIR
     from zoo.engine.predict import predict_all
 
-    written = predict_all(tmp_path)
+    written = predict_all(tmp_path).written
     scenes = len(list(EXAMPLES_DIR.glob("scene_*.png")))
     classification = len(list(EXAMPLES_DIR.glob("classification_*.png")))
     assert len(written) == 3 * scenes + classification
@@ -291,8 +292,8 @@ def test_predict_command_on_an_image_file(tmp_path):
         (["eval", "no_such_model", "--weights", "DEFAULT"], "unknown model"),
         (["eval", "pspnet_resnet18", "--weights", "SPPNet_ZF5_Weights.SCENES_V1"], "not an entry"),
         (["predict", "sppnet_zf5", "{not_an_image}"], "not an image"),
-        (["predict", "sppnet_zf5", "/no/such/directory/"], "does not exist"),
-        (["train", "sppnet_zf5", "--resume", "/no/such/directory"], "does not exist"),
+        (["predict", "sppnet_zf5", "/no/such/directory/"], "/no/such/directory/: no such file or directory"),
+        (["train", "sppnet_zf5", "--resume", "/no/such/directory"], "/no/such/directory: no such directory"),
     ],
 )
 def test_bad_input_gives_one_line_and_exit_code_2(tmp_path, args, message):

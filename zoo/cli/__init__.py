@@ -1,9 +1,20 @@
 """``python -m zoo``: the zoo's command line.
 
 Commands: ``list``, ``info``, ``download``, ``publish``, ``convert``, ``export`` (and the training
-commands ``train``, ``eval``, ``predict`` of :mod:`zoo.cli.tasks`). ``--help`` works on each. Bad usage
-and bad input print one line, ``zoo <command>: error: ...``, on stderr and exit with code 2; other
-failures (the Hub unreachable, a refused upload) print one line and exit with code 1.
+commands ``train``, ``eval``, ``predict`` of :mod:`zoo.cli.tasks`). ``--help`` works on each.
+
+Error convention: every failure prints ONE line on stderr, ``zoo <command>: error: <message>``, that names
+the argument, file or key at fault and what would be right, never a traceback. Exit codes:
+
+- 2: bad usage or bad input: an unknown option or model name (with the closest names), a path that does
+  not exist (``runs/nothere: no such directory``), a file that is not what the command expects (a damaged
+  ``model.safetensors``, a file that is not a checkpoint), a malformed value (``-k width=abc``), weights
+  that do not fit the model (the keys named), a setting that contradicts a resumed run
+  (ValueError, TypeError, FileNotFoundError, NotADirectoryError, IsADirectoryError and their subclasses,
+  such as ``zoo.hub.HashMismatchError``);
+- 1: the environment failed: no connection to the Hub (``zoo.hub.HubUnavailableError``), the Hub refused
+  an upload, a disk error (other OSError and RuntimeError);
+- 130: interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -16,10 +27,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-import torch
-
 from .. import convert, export, hub
-from ..models.registry import get_model, get_model_builder, get_model_weights, get_weight, list_models
+from ..models.registry import get_model_builder, get_model_weights, get_weight, list_models, suggest
 from . import tasks as task_commands
 
 __all__ = ["main", "build_parser"]
@@ -32,7 +41,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse with a one-line error (``prog: error: message``) and exit code 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        prog = self.prog.replace("python -m zoo", "zoo", 1)
+        self.exit(2, f"{prog}: error: {message} (see --help)\n")
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -89,9 +99,15 @@ def _short_source(entry) -> str:
     return f"[{entry.value.url.split('/')[2]}]({entry.value.url}), converted on first use"
 
 
+def _is_model_name(name: str) -> bool:
+    """Whether ``name`` is written as a model name (no ``.`` of ``Enum.ENTRY``, no ``/`` of a path or repo id)."""
+    return "." not in name and "/" not in name and os.sep not in name
+
+
 def _resolve_entry(name: str):
     """A weights entry from ``"Enum.ENTRY"``, or from a model name (its DEFAULT entry)."""
-    if name in list_models():
+    if _is_model_name(name):
+        get_model_builder(name)  # unknown model: the closest names
         enum = get_model_weights(name)
         if "DEFAULT" not in enum.__members__:
             raise ValueError(f"model {name!r} has no published weights yet")
@@ -102,6 +118,8 @@ def _resolve_entry(name: str):
 # --------------------------------------------------------------------------------------------- commands
 def _cmd_list(args: argparse.Namespace) -> int:
     rows = []
+    if args.include and not list_models(args.include):
+        raise ValueError(f"--include {args.include!r} matches no model; {suggest(args.include, list_models())}")
     for model in list_models(args.include or None):
         entries = _weights_entries(model)
         if not entries:
@@ -156,7 +174,7 @@ def markdown_table(rows: list[dict[str, Any]]) -> str:
 
 def _cmd_info(args: argparse.Namespace) -> int:
     name = args.name
-    if name in list_models():
+    if _is_model_name(name):
         builder = get_model_builder(name)
         info: dict[str, Any] = {
             "model": name,
@@ -185,7 +203,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_download(args: argparse.Namespace) -> int:
-    source = _resolve_entry(args.weights) if args.weights in list_models() else args.weights
+    source = _resolve_entry(args.weights) if _is_model_name(args.weights) else args.weights
     kwargs = {"keep_upstream": True} if args.keep_upstream else {}
     folder = hub.download(source, revision=args.revision, sha256=args.sha256, progress=not args.quiet, **kwargs)
     print(folder)
@@ -202,8 +220,6 @@ def _cmd_publish(args: argparse.Namespace) -> int:
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    if not os.path.isfile(args.input):
-        raise FileNotFoundError(f"checkpoint {args.input!r} does not exist")
     name = os.path.basename(args.input)
     if args.align_corners is not None and args.source != "mmseg":
         raise ValueError(f"--align-corners applies to mmseg checkpoints, not {args.source} ones")
@@ -225,26 +241,22 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    if args.model in list_models():
-        kwargs = json.loads(args.kwargs) if args.kwargs else {}
+    kwargs = None
+    if args.kwargs:
+        try:
+            kwargs = json.loads(args.kwargs)
+        except json.JSONDecodeError:
+            kwargs = None
         if not isinstance(kwargs, dict):
-            raise ValueError(f"--kwargs must be a JSON object, got {args.kwargs!r}")
-        model = get_model(args.model, weights=args.weights, **kwargs)
-    else:
-        if args.weights or args.kwargs:
-            raise ValueError("--weights and --kwargs apply to registered model names, not to a saved folder")
-        model = hub.from_pretrained(args.model)
-    model.eval()
-    height, width = args.size
-    example = torch.rand(1, 3, height, width)
-    output = Path(args.output)
-    if args.format == "torchscript":
-        export.torchscript(model, output)
-    elif args.format == "export":
-        torch.export.save(export.export_program(model, example), output)
-    else:
-        export.to_onnx(model, output, example)
-    print(output)
+            raise ValueError(f"--kwargs {args.kwargs}: expected a JSON object, e.g. '{{\"num_classes\": 5}}'")
+    written = export.export_model(
+        args.model, args.format, args.output, weights=args.weights, kwargs=kwargs, size=args.size
+    )
+    for path in written:
+        print(path)
+    if len(written) > 1:
+        extra = ", ".join(str(p) for p in written[1:])
+        print(f"{written[0]} keeps its weights in {extra}: copy them together", file=sys.stderr)
     return 0
 
 
@@ -296,11 +308,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = commands.add_parser("export", help="export a model to TorchScript, torch.export or ONNX")
     p.add_argument("model", metavar="MODEL", help="a registered model name or a folder written by save_pretrained")
-    p.add_argument("--format", required=True, choices=["torchscript", "export", "onnx"])
+    p.add_argument("--format", required=True, choices=export.FORMATS,
+                   help="torchscript: any input; export: dynamic batch, H and W; onnx: dynamic batch")  # fmt: skip
     p.add_argument("--output", "-o", required=True, help="file to write")
     p.add_argument("--weights", help="weights entry of MODEL ('Enum.ENTRY', 'DEFAULT')")
     p.add_argument("--kwargs", help="builder keyword arguments as a JSON object, e.g. '{\"num_classes\": 5}'")
-    p.add_argument("--size", type=int, nargs=2, default=(224, 224), metavar=("H", "W"), help="example input size")
+    p.add_argument("--size", type=int, nargs=2, default=None, metavar=("H", "W"),
+                   help="example input size (default: the weights' input_size, else 224 224)")  # fmt: skip
     p.set_defaults(func=_cmd_export)
 
     task_commands.add_commands(commands)

@@ -31,39 +31,37 @@ def _sizes(text: str) -> list[int]:
 
 
 def _kwarg(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE`` with VALUE in JSON: numbers, true/false/null, lists, and strings in double quotes."""
     key, sep, value = text.partition("=")
     if not sep or not key.isidentifier():
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE (VALUE in JSON, e.g. width=0.25), got {text!r}")
+        raise argparse.ArgumentTypeError(f"-k {text}: expected KEY=VALUE with VALUE in JSON, e.g. -k width=0.25")
     try:
         return key, json.loads(value)
     except json.JSONDecodeError:
-        return key, value
+        raise argparse.ArgumentTypeError(
+            f"-k {text}: expected a JSON value (a number, true/false, a list, or a string in double quotes: "
+            f"-k '{key}=\"{value}\"')"
+        ) from None
+
+
+#: train's options that are TrainConfig fields under another name or sense.
+_NEGATED = {"no_augment": "augment", "no_amp": "amp"}
 
 
 def run_train(args: argparse.Namespace) -> int:
-    config = TrainConfig(
-        model=args.model,
-        kwargs=dict(args.kwarg or []),
-        data=args.data,
-        root=args.root,
-        weights=args.weights,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        seed=args.seed,
-        image_size=args.image_size,
-        multi_size=args.multi_size or [],
-        limit=args.limit,
-        val_size=args.val_size,
-        augment=not args.no_augment,
-        workers=args.workers,
-        amp=not args.no_amp,
-        sync_bn=args.sync_bn,
-        output=args.output,
-        command=config_command(),
-    )
-    output = train(config, resume=args.resume, stop_after=args.stop_after)
+    # The train parser adds only the options given on the command line (argument_default=SUPPRESS):
+    # TrainConfig holds the defaults, and a resumed run checks exactly what was asked for.
+    given: dict[str, Any] = {}
+    for name, value in vars(args).items():
+        if name == "kwarg":
+            given["kwargs"] = dict(value)
+        elif name in _NEGATED:
+            given[_NEGATED[name]] = not value
+        elif name not in ("func", "command", "resume", "stop_after"):
+            given[name] = value
+    config = TrainConfig(**given, command=config_command())
+    output = train(config, resume=getattr(args, "resume", None), stop_after=getattr(args, "stop_after", None),
+                   given=set(given))  # fmt: skip
     print(output)
     return 0
 
@@ -113,14 +111,15 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.all or args.model is None:
         if args.images:
             raise ValueError("images need a MODEL (without one, predict runs every weights entry on the examples)")
-        written = predict_all(args.output)
+        result = predict_all(args.output)
     else:
         if not args.images:
-            raise ValueError(f"no image given for {args.model} (pass image files or directories)")
-        written = predict_files(args.model, args.weights, args.images, args.output)
-    for path in written:
+            raise ValueError(f"no image given for {args.model} (pass image files, directories or glob patterns)")
+        result = predict_files(args.model, args.weights, args.images, args.output)
+    for path in result.written:
         print(path)
-    print(f"{len(written)} picture(s) written to {args.output}", file=sys.stderr)
+    skipped = f"; {len(result.skipped)} unreadable file(s) skipped" if result.skipped else ""
+    print(f"{len(result.written)} picture(s) written to {args.output}{skipped}", file=sys.stderr)
     return 0
 
 
@@ -130,32 +129,35 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "train",
         help="train a model on the zoo's data (torchrun for data-parallel)",
         description="Train MODEL; checkpoints in Hub layout after every epoch. Data-parallel: "
-        "torchrun --nproc-per-node N -m zoo train MODEL ... (the global batch is split across processes).",
+        "torchrun --nproc-per-node N -m zoo train MODEL ... (the global batch is split across processes). "
+        "--resume DIR continues the run in DIR with its saved settings; other options must agree with them.",
+        argument_default=argparse.SUPPRESS,  # only the options given (TrainConfig holds the defaults)
     )
     p.add_argument("model", help="registered model name (python -m zoo list)")
-    p.add_argument("--data", default="scenes", choices=DATASETS,
-                   help="dataset: the zoo's scenes, trees (detection only) or a real one read from --root")  # fmt: skip
-    p.add_argument("--root", default=None, metavar="DIR", help="directory of a real dataset (README: Real datasets)")
-    p.add_argument("--weights", default=None, metavar="ENTRY_OR_DIR",
+    p.add_argument("--data", choices=DATASETS,
+                   help="scenes (default), trees (detection only) or a real dataset read from --root")  # fmt: skip
+    p.add_argument("--root", metavar="DIR", help="directory of a real dataset (README: Real datasets)")
+    p.add_argument("--weights", metavar="ENTRY_OR_DIR",
                    help="fine-tune from this weights entry or checkpoint (classifier layers that do not fit the "
                    "data's classes are re-initialized; the skipped tensors are printed)")  # fmt: skip
-    p.add_argument("--epochs", type=int, default=10, help="epochs of the whole run (default 10)")
-    p.add_argument("--batch-size", type=int, default=32, help="global batch size (default 32)")
-    p.add_argument("--lr", type=float, default=1e-3, help="AdamW peak learning rate (default 1e-3)")
-    p.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay (default 1e-4)")
-    p.add_argument("--seed", type=int, default=0, help="seed of init, order and augmentation (default 0)")
-    p.add_argument("--image-size", type=int, default=None, help="square training size (task default if omitted)")
-    p.add_argument("--multi-size", type=_sizes, default=None, metavar="A,B,...",
+    p.add_argument("--epochs", type=int, help="epochs of the whole run (default 10)")
+    p.add_argument("--batch-size", type=int, help="global batch size (default 32)")
+    p.add_argument("--lr", type=float, help="AdamW peak learning rate (default 1e-3)")
+    p.add_argument("--weight-decay", type=float, help="AdamW weight decay (default 1e-4)")
+    p.add_argument("--seed", type=int, help="seed of init, order and augmentation (default 0)")
+    p.add_argument("--image-size", type=int, help="square training size (task default if omitted)")
+    p.add_argument("--multi-size", type=_sizes, metavar="A,B,...",
                    help="SPP-net multi-size training: each batch one size, alternating")  # fmt: skip
-    p.add_argument("--limit", type=int, default=None, help="use the first N training items")
-    p.add_argument("--val-size", type=int, default=0, help="val items evaluated after each epoch (default 0)")
+    p.add_argument("--limit", type=int, help="use the first N training items")
+    p.add_argument("--val-size", type=int, help="val items evaluated after each epoch (default 0)")
     p.add_argument("--kwarg", "-k", type=_kwarg, action="append", metavar="KEY=VALUE",
-                   help="builder keyword argument, VALUE in JSON (repeatable), e.g. -k width=0.25")  # fmt: skip
-    p.add_argument("--output", "-o", default="runs/train", help="checkpoint directory (default runs/train)")
-    p.add_argument("--resume", default=None, metavar="DIR", help="continue the run checkpointed in DIR")
-    p.add_argument("--stop-after", type=int, default=None, metavar="EPOCHS",
+                   help="builder keyword argument, VALUE in JSON (repeatable), e.g. -k width=0.25, "
+                   "-k 'levels=[4,2,1]'; strings in double quotes: -k 'norm=\"bn\"'")  # fmt: skip
+    p.add_argument("--output", "-o", help="checkpoint directory (default runs/train)")
+    p.add_argument("--resume", metavar="DIR", help="continue the run checkpointed in DIR (writes to DIR)")
+    p.add_argument("--stop-after", type=int, metavar="EPOCHS",
                    help="stop after this many epochs in total (as if interrupted; resume later)")  # fmt: skip
-    p.add_argument("--workers", type=int, default=0, help="DataLoader workers (default 0)")
+    p.add_argument("--workers", type=int, help="DataLoader workers (default 0)")
     p.add_argument("--no-augment", action="store_true", help="no horizontal flips")
     p.add_argument("--no-amp", action="store_true", help="no bf16 autocast on GPU")
     p.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm in data-parallel CUDA runs")
@@ -191,7 +193,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
         "Without MODEL (or with --all): every shipped weights entry on the shipped example images.",
     )
     p.add_argument("model", nargs="?", default=None, help="registered model name (omit for --all)")
-    p.add_argument("images", nargs="*", help="image files or directories of images")
+    p.add_argument("images", nargs="*", help="image files, directories (recursive) or quoted glob patterns")
     p.add_argument("--weights", default="DEFAULT", help="weights entry or checkpoint dir (default DEFAULT)")
     p.add_argument("--output", "-o", default="predictions", help="output directory (default predictions)")
     p.add_argument("--all", action="store_true", help="every shipped weights entry on the shipped examples")

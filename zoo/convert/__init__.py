@@ -35,6 +35,7 @@ Converter hooks (:mod:`zoo.models.conversion`): ``"mmseg"`` and ``"semseg"`` tur
 a folder for weights entries sourced from an upstream file (they register when :mod:`zoo` is imported).
 """
 
+import functools
 import os
 import pickle
 import re
@@ -69,21 +70,35 @@ def _harmless_globals() -> list:
 
 
 def load_checkpoint(path: str | os.PathLike) -> Mapping[str, Any]:
-    """A checkpoint file read safely: ``torch.load(weights_only=True)``, NumPy scalars allowed, nothing else."""
+    """A checkpoint file read safely: ``torch.load(weights_only=True)``, NumPy scalars allowed, nothing else.
+
+    A missing file or a directory raises FileNotFoundError / IsADirectoryError naming it; a file that is not
+    a PyTorch checkpoint, or one holding pickled objects, a ValueError naming it and what to do."""
+    name = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"{name}: no such file")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{name}: is a directory, not a .pth checkpoint file")
     try:
         with torch.serialization.safe_globals(_harmless_globals()):
             checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
+    except Exception as error:  # the unpickler raises anything from UnpicklingError to KeyError on foreign bytes
         refused = next((line.strip() for line in str(error).splitlines() if "GLOBAL" in line), "")
-        refused = re.sub(r"^.*?(Unsupported global: )?GLOBAL ", "", refused).split(" ")[0] or "an object"
+        if isinstance(error, pickle.UnpicklingError) and refused:
+            refused = re.sub(r"^.*?(Unsupported global: )?GLOBAL ", "", refused).split(" ")[0] or "an object"
+            raise ValueError(
+                f"{name}: holds pickled objects that torch.load(weights_only=True) refuses ({refused}); "
+                "spp-zoo never unpickles arbitrary objects. If you trust the file, extract its weights in a trusted "
+                "environment: torch.save({'state_dict': torch.load(FILE, weights_only=False)['state_dict']}, OUT) "
+                "and convert OUT"
+            ) from None
+        text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        reason = f"{type(error).__name__}: {text}" if text else type(error).__name__
         raise ValueError(
-            f"{os.fspath(path)!r} holds pickled objects that torch.load(weights_only=True) refuses ({refused}); "
-            "spp-zoo never unpickles arbitrary objects. If you trust the file, extract its weights in a trusted "
-            "environment: torch.save({'state_dict': torch.load(FILE, weights_only=False)['state_dict']}, OUT) "
-            "and convert OUT"
+            f"{name}: not a PyTorch checkpoint torch.load can read with weights_only=True ({reason:.120})"
         ) from None
     if not isinstance(checkpoint, Mapping):
-        raise ValueError(f"{os.fspath(path)!r} holds a {type(checkpoint).__name__}, not a checkpoint dict")
+        raise ValueError(f"the checkpoint holds a {type(checkpoint).__name__}, not a state dict (a dict of tensors)")
     return checkpoint
 
 
@@ -159,6 +174,33 @@ def _rename(
     return out
 
 
+def _names_the_checkpoint(convert: Callable[..., PSPNet]) -> Callable[..., PSPNet]:
+    """Errors of a converter given a file start with the file's name and say what it expected."""
+
+    @functools.wraps(convert)
+    def wrapper(path_or_state_dict, **kwargs) -> PSPNet:
+        try:
+            return convert(path_or_state_dict, **kwargs)
+        except (ValueError, TypeError) as error:
+            if not isinstance(path_or_state_dict, (str, os.PathLike)):
+                raise
+            text = str(error)
+            name = os.fspath(path_or_state_dict)
+            expected = _EXPECTED[convert.__name__]
+            if not text.startswith(name):
+                text = f"{name}: {text}"
+            raise type(error)(f"{text} (expected {expected})") from None
+
+    return wrapper
+
+
+_EXPECTED = {
+    "from_semseg": "a hszhao/semseg PSPNet50/101 .pth checkpoint",
+    "from_mmseg": "an mmsegmentation PSPNet R-18-D8/R-50-D8/R-101-D8 .pth checkpoint",
+}
+
+
+@_names_the_checkpoint
 def from_semseg(path_or_state_dict, **kwargs) -> PSPNet:
     """A :class:`~zoo.models.pspnet.PSPNet` equal to hszhao/semseg's PSPNet50/101 checkpoint (eval mode).
 
@@ -222,6 +264,7 @@ def _mmseg_align_corners(checkpoint: Mapping[str, Any]) -> bool:
     return False
 
 
+@_names_the_checkpoint
 def from_mmseg(path_or_state_dict, **kwargs) -> PSPNet:
     """A :class:`~zoo.models.pspnet.PSPNet` equal to mmsegmentation's PSPNet R-18/50/101-D8 checkpoint (eval mode).
 

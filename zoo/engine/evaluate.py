@@ -40,7 +40,7 @@ def load_model(name: str, weights: str, device: torch.device | str = "cpu") -> t
     if os.sep in weights or weights.startswith(".") or Path(weights).is_dir():
         directory = Path(weights)
         if not directory.is_dir():
-            raise FileNotFoundError(f"--weights: the directory {weights!r} does not exist")
+            raise FileNotFoundError(f"{weights}: no such directory (--weights takes an entry name or a saved folder)")
         config = load_config(directory)
         if config.get("architecture") != name:
             raise ValueError(f"--weights {weights!r} holds a {config.get('architecture')!r} model, not {name!r}")

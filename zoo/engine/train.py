@@ -31,27 +31,28 @@ import platform
 import shlex
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.distributed as dist
-from safetensors.torch import load_file
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 from tqdm.auto import tqdm
 
 from ..data import collate_detection
+from ..hub.files import WEIGHTS_NAME, describe, load_safetensors
 from ..hub.pretrained import HUB_TASKS, save_pretrained
 from ..models.presets import IMAGENET_MEAN, IMAGENET_STD
-from ..models.registry import get_model, get_model_builder
+from ..models.registry import get_model, get_model_builder, load_state_dict
 from . import tasks
 from .evaluate import evaluate
 from .finetune import build_from_weights
 from .tasks import default_image_size
 
-__all__ = ["TrainConfig", "train", "TRAINING_STATE", "default_image_size"]
+__all__ = ["TrainConfig", "train", "resumed_config", "TRAINING_STATE", "default_image_size"]
 
 TRAINING_STATE = "training_state.pt"
 
@@ -224,8 +225,10 @@ def _save_checkpoint(model: nn.Module, output: Path, metadata: dict, state: dict
 def load_training_state(directory: str | os.PathLike) -> dict:
     """The ``training_state.pt`` of a checkpoint directory (FileNotFoundError naming it when absent)."""
     path = Path(directory) / TRAINING_STATE
+    if not Path(directory).is_dir():
+        raise FileNotFoundError(f"{directory}: no such directory (--resume takes a directory holding {TRAINING_STATE})")
     if not path.is_file():
-        raise FileNotFoundError(f"resume: {path} does not exist (not a checkpoint written by `zoo train`)")
+        raise FileNotFoundError(f"{directory}: no {TRAINING_STATE} (not a checkpoint directory of `zoo train`)")
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
@@ -248,19 +251,90 @@ def _validate(task, model, config, device) -> dict[str, float]:
     return {k: v for k, v in metrics.items() if isinstance(v, (int, float))}  # not the per-class table
 
 
-def train(config: TrainConfig, *, resume: str | os.PathLike | None = None, stop_after: int | None = None) -> Path:
+#: Settings a resumed run may change: they do not change what it computes.
+_FREE_ON_RESUME = ("command", "workers")
+#: Command-line spelling of the settings (for messages).
+_FLAGS = {"kwargs": "-k", "augment": "--no-augment", "amp": "--no-amp", "model": "MODEL"}
+
+
+def _flag(name: str) -> str:
+    return _FLAGS.get(name, "--" + name.replace("_", "-"))
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as the JSON of a saved config (tuples and lists alike, 1e-3 == 0.001)."""
+    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+
+
+def resumed_config(
+    resume: str | os.PathLike, config: TrainConfig, given: Iterable[str] | None = None
+) -> tuple[TrainConfig, dict]:
+    """The configuration and training state to continue the run checkpointed in ``resume``.
+
+    The run continues in ``resume`` (its ``output``) with its saved settings. ``given``: the settings
+    the caller asked for (default: those of ``config`` that differ from TrainConfig's defaults, and
+    ``model``); each must equal the saved one (except ``workers`` and ``command``), ``output`` must be
+    ``resume`` itself, and ``model`` the saved architecture: otherwise a ValueError names the setting and
+    both values.
+    """
+    state = load_training_state(resume)
+    saved = TrainConfig(**state["config"])
+    if given is None:
+        defaults = TrainConfig(model=config.model)
+        given = {
+            f.name for f in dataclasses.fields(TrainConfig) if getattr(config, f.name) != getattr(defaults, f.name)
+        }
+        given.add("model")
+    given = set(given) - set(_FREE_ON_RESUME)
+    where = f"--resume {resume}"
+    if "model" in given and config.model.lower() != saved.model:
+        raise ValueError(f"{where} holds a {saved.model} run, not {config.model} (another architecture)")
+    if "output" in given and Path(config.output).resolve() != Path(resume).resolve():
+        raise ValueError(f"{where}: --output {config.output} contradicts it (a resumed run continues in {resume})")
+    if "kwargs" in given:
+        for key, value in config.kwargs.items():
+            if key not in saved.kwargs or not _same(value, saved.kwargs[key]):
+                was = (
+                    f"run's {key}={json.dumps(saved.kwargs[key])}"
+                    if key in saved.kwargs
+                    else f"run, which left {key} at the builder's default"
+                )
+                raise ValueError(f"{where}: -k {key}={json.dumps(value)} contradicts the {was}")
+    for name in sorted(given - {"model", "output", "kwargs"}):
+        mine, theirs = getattr(config, name), getattr(saved, name)
+        if not _same(mine, theirs):
+            if name in ("augment", "amp"):
+                raise ValueError(f"{where}: {_flag(name)} contradicts the run, which had {name}={theirs}")
+            raise ValueError(f"{where}: {_flag(name)} {mine} contradicts the run's {_flag(name)} {theirs}")
+    free = {name: getattr(config, name) for name in _FREE_ON_RESUME}
+    free["command"] = free["command"] or saved.command
+    return dataclasses.replace(saved, output=str(resume), **free), state
+
+
+def train(
+    config: TrainConfig,
+    *,
+    resume: str | os.PathLike | None = None,
+    stop_after: int | None = None,
+    given: Iterable[str] | None = None,
+) -> Path:
     """Train (or resume) and return the checkpoint directory ``config.output``.
 
-    ``resume``: a checkpoint directory of an earlier run; its saved config is used (only ``output`` and
-    ``command`` come from ``config``) and training continues after its last finished epoch.
+    ``resume``: a checkpoint directory of an earlier run; training continues there, after its last finished
+    epoch, with its saved settings (:func:`resumed_config`: settings of ``config`` named in ``given``
+    must agree with them). A run that is already complete prints one line and returns its directory.
     ``stop_after``: stop once this many epochs (in total) are done, as if interrupted there.
     """
     state = None
     if resume is not None:
-        state = load_training_state(resume)
-        saved = dict(state["config"])
-        saved.update(output=config.output, command=config.command or saved.get("command", ""))
-        config = TrainConfig(**saved)
+        config, state = resumed_config(resume, config, given)
+        stop = config.epochs if stop_after is None else min(config.epochs, stop_after)
+        if state["epoch"] >= stop:
+            if int(os.environ.get("RANK", "0")) == 0:
+                done = "complete" if state["epoch"] >= config.epochs else f"at epoch {state['epoch']} (--stop-after)"
+                print(f"{resume}: the run is already {done}: {state['epoch']} of {config.epochs} epochs trained; "
+                      "nothing to do", file=sys.stderr)  # fmt: skip
+            return Path(resume)
     config.validate()
     rank, world = _distributed()
     if config.batch_size % world:
@@ -277,7 +351,8 @@ def train(config: TrainConfig, *, resume: str | os.PathLike | None = None, stop_
     else:
         model = _build_model(config, task, categories)
     if state is not None:
-        model.load_state_dict(load_file(str(Path(resume) / "model.safetensors")), strict=True)
+        checkpoint = Path(resume) / WEIGHTS_NAME
+        load_state_dict(model, load_safetensors(checkpoint), describe(checkpoint))
     model.to(device)
     if world > 1 and config.sync_bn and device.type == "cuda":
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)

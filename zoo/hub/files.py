@@ -141,20 +141,35 @@ def check_sha256(value: Any) -> str | None:
 
 
 def is_local(source: Any) -> bool:
+    """Whether ``source`` names a local folder (True) or a Hub repo id (False).
+
+    A path object, an existing directory, or a string written as a path (absolute, ``./``, ``../``,
+    ``~``, more than one ``/``, a trailing ``/``, or a first component that is a local directory, as in
+    ``runs/nothere``) is local; a path that does not exist raises FileNotFoundError (``"X: no such
+    directory"``) instead of being looked up on the Hub. Other ``org/name`` strings are repo ids.
+    """
     if isinstance(source, os.PathLike):
         return True
     if not isinstance(source, str):
         raise TypeError(f"source must be a Hub repo id or a directory, got {type(source).__name__}")
     if os.path.isdir(source):
         return True
-    if REPO_ID_PATTERN.match(source):
+    if REPO_ID_PATTERN.match(source) and not _written_as_path(source):
         return False
-    raise FileNotFoundError(f"source {source!r} is neither an existing directory nor a Hub repo id ('org/name')")
+    hint = "" if _written_as_path(source) else " (nor a Hub repo id 'org/name')"
+    raise FileNotFoundError(f"{source}: no such directory{hint}")
+
+
+def _written_as_path(text: str) -> bool:
+    if text.startswith(("/", "./", "../", "~", ".")) or text.endswith("/") or "\\" in text or text.count("/") > 1:
+        return True
+    first = text.split("/", 1)[0]
+    return "/" in text and os.path.isdir(first)
 
 
 def check_folder(folder: Path) -> None:
     if not folder.is_dir():
-        raise FileNotFoundError(f"directory {str(folder)!r} does not exist")
+        raise FileNotFoundError(f"{folder}: no such directory")
     for name in (WEIGHTS_NAME, CONFIG_NAME):
         if not (folder / name).is_file():
             raise FileNotFoundError(f"{str(folder)!r} has no {name}: not a folder written by zoo.hub.save_pretrained")
@@ -180,17 +195,78 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def verify(path: Path, sha256: str | None, cached: bool) -> None:
-    """Check the digest of ``path``; on mismatch remove it from the cache (``cached``) and raise."""
+def verify(path: Path, sha256: str | None, cached: bool, pinned_by: str = "") -> None:
+    """Check the digest of ``path``; on mismatch remove it from the cache (``cached``) and raise.
+
+    ``pinned_by`` says where the expected digest comes from (e.g. ``"its config.json"``); a file whose
+    structure is broken (:func:`safetensors_damage`) is called damaged, with what is wrong."""
     if sha256 is None:
         return
     actual = sha256_of(path)
     if actual == sha256:
         return
+    damage = safetensors_damage(path) if path.name.endswith(".safetensors") else None
     if cached:
         evict(path)
     where = "removed from the Hugging Face cache" if cached else "not used"
-    raise HashMismatchError(f"sha256 mismatch for {path.name}: expected {sha256}, got {actual} (file {where})")
+    source = f" (recorded in {pinned_by})" if pinned_by else ""
+    if damage is not None:
+        raise HashMismatchError(
+            f"{describe(path)} is damaged ({damage}): sha256 {actual}, expected {sha256}{source} (file {where})"
+        )
+    raise HashMismatchError(
+        f"sha256 mismatch for {describe(path)}: expected {sha256}{source}, got {actual} (file {where})"
+    )
+
+
+def describe(path: Path) -> str:
+    """``model.safetensors in my-model/``: a file named with its folder."""
+    return f"{path.name} in {path.parent}/"
+
+
+#: safetensors' own limit on the JSON header (100 MB).
+_MAX_HEADER = 100_000_000
+
+
+def safetensors_damage(path: Path) -> str | None:
+    """What is structurally wrong with a ``.safetensors`` file (truncated, bad header...), or None.
+
+    Reads the 8-byte header length, the JSON header and the tensors' data offsets; a file shorter than
+    they say is ``"truncated at <size> of <expected> bytes"``."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        if size < 8:
+            return f"truncated at {size} bytes, inside the 8-byte header length"
+        header_length = int.from_bytes(f.read(8), "little")
+        if header_length > _MAX_HEADER:
+            return "not a .safetensors file: its first 8 bytes are no header length"
+        if header_length > size - 8:
+            return f"truncated at {size} of at least {8 + header_length} bytes, inside its header"
+        try:
+            header = json.loads(f.read(header_length))
+            ends = [int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"]
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+            return "its header is not the JSON a .safetensors file starts with"
+    expected = 8 + header_length + max(ends, default=0)
+    if size < expected:
+        return f"truncated at {size} of {expected} bytes"
+    if size > expected:
+        return f"{size - expected} unexpected bytes after the last tensor"
+    return None
+
+
+def load_safetensors(path: Path, device: str = "cpu") -> dict[str, Any]:
+    """The tensors of a ``.safetensors`` file; a damaged file raises ValueError naming it and what is wrong."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path), device=device)
+    except (SafetensorError, OSError, ValueError, RuntimeError) as error:
+        if isinstance(error, FileNotFoundError):
+            raise FileNotFoundError(f"{describe(path)}: no such file") from None
+        damage = safetensors_damage(path) or first_line(error)
+        raise ValueError(f"{describe(path)} is damaged ({damage})") from None
 
 
 def evict(path: Path) -> None:
@@ -209,11 +285,23 @@ def resolve(source, *, revision: str | None, sha256: str | None, progress: bool)
         folder = Path(source)
         check_folder(folder)
         verify(folder / WEIGHTS_NAME, sha256, cached=False)
+        verify_recorded(folder, cached=False)
         return folder
     hub_file(source, CONFIG_NAME, revision, progress=False)
     weights = Path(hub_file(source, WEIGHTS_NAME, revision, progress=progress))
     verify(weights, sha256, cached=True)
+    verify_recorded(weights.parent, cached=True)
     return weights.parent
+
+
+def verify_recorded(folder: Path, cached: bool) -> None:
+    """Check ``model.safetensors`` against the ``sha256`` its ``config.json`` records (folders written by
+    ``save_pretrained``); older folders without the field are not checked."""
+    recorded = read_config(folder / CONFIG_NAME).get("sha256")
+    if recorded is not None:
+        if not isinstance(recorded, str) or not re.fullmatch(r"[0-9a-f]{64}", recorded):
+            raise ValueError(f"{describe(folder / CONFIG_NAME)}: 'sha256' must be 64 lowercase hex digits")
+        verify(folder / WEIGHTS_NAME, recorded, cached=cached, pinned_by=f"{folder}/{CONFIG_NAME}")
 
 
 @contextlib.contextmanager

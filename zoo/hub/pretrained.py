@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from ..models import registry
@@ -82,10 +82,9 @@ def _entry_metadata(weights_name: str | None) -> dict[str, Any]:
     if not weights_name:
         return {}
     meta = registry.get_weight(weights_name).meta
+    # Not the entry's metrics: they were measured on the entry's weights, which these no longer are.
     inherited = {k: meta[k] for k in ("categories", "palette", "mean", "std", "input_size", "align_corners", "license")
                  if k in meta}  # fmt: skip
-    if "_metrics" in meta:
-        inherited["metrics"] = meta["_metrics"]
     inherited["source"] = f"fine-tuned from {weights_name}"
     return inherited
 
@@ -148,11 +147,20 @@ def save_pretrained(
             config[key] = _json_value(known[key], key)
 
     directory.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(directory / WEIGHTS_NAME), metadata={"format": "pt"})
+    weights = directory / WEIGHTS_NAME
+    save_file(tensors, str(weights), metadata={"format": "pt"})
+    _readable_as_umask_allows(weights)  # safetensors creates the file 0600
+    config["sha256"] = files.sha256_of(weights)  # checked by from_pretrained
     (directory / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=False) + "\n")
-    sha256 = files.sha256_of(directory / WEIGHTS_NAME)
-    (directory / CARD_NAME).write_text(model_card(config, sha256, directory))
+    (directory / CARD_NAME).write_text(model_card(config, config["sha256"], directory))
     return directory
+
+
+def _readable_as_umask_allows(path: Path) -> None:
+    """Give ``path`` the mode an ordinary ``open(path, "w")`` would (0666 less the umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
 
 
 def model_card(config: Mapping[str, Any], sha256: str, directory: str | os.PathLike | None = None) -> str:
@@ -183,8 +191,8 @@ def model_card(config: Mapping[str, Any], sha256: str, directory: str | os.PathL
     )
     if config.get("repo_id"):
         load = f'zoo.hub.from_pretrained("{config["repo_id"]}")'
-    else:
-        load = f'zoo.hub.from_pretrained("{Path(directory).resolve() if directory else "path/to/this/folder"}")'
+    else:  # never an absolute local path: the card travels with the folder
+        load = f'zoo.hub.from_pretrained("path/to/{Path(directory).name if directory else "this-folder"}")'
     kwargs = ", ".join(f"{k}={v!r}" for k, v in config.get("kwargs", {}).items())
     lines = [
         "---",
@@ -266,16 +274,44 @@ def push_to_hub(
         else:
             folder = Path(model_or_directory)
             files.check_folder(folder)
-        api.create_repo(repo_id, private=private, exist_ok=True)
-        if revision is not None and revision != "main":
-            api.create_branch(repo_id, branch=revision, exist_ok=True)
-        return api.upload_folder(
-            folder_path=str(folder),
-            repo_id=repo_id,
-            revision=revision,
-            commit_message=commit_message or f"Upload {files.read_config(folder / CONFIG_NAME)['architecture']}",
-            allow_patterns=[WEIGHTS_NAME, CONFIG_NAME, CARD_NAME],
-        )
+        message = commit_message or f"Upload {files.read_config(folder / CONFIG_NAME)['architecture']}"
+        with _connection_errors(repo_id):
+            api.create_repo(repo_id, private=private, exist_ok=True)
+            if revision is not None and revision != "main":
+                api.create_branch(repo_id, branch=revision, exist_ok=True)
+            return api.upload_folder(
+                folder_path=str(folder),
+                repo_id=repo_id,
+                revision=revision,
+                commit_message=message,
+                allow_patterns=[WEIGHTS_NAME, CONFIG_NAME, CARD_NAME],
+            )
+
+
+def _is_connection_error(error: BaseException) -> bool:
+    """No answer from the server: offline mode, refused or timed-out connections (requests or httpx, by the
+    names of their exception classes, which huggingface_hub's versions raise unwrapped)."""
+    names = {cls.__name__ for cls in type(error).__mro__}
+    return isinstance(error, (ConnectionError, TimeoutError)) or bool(
+        names & {"TransportError", "ConnectionError", "ConnectTimeout", "Timeout"}
+    )
+
+
+@contextlib.contextmanager
+def _connection_errors(repo_id: str):
+    """A failed connection to the Hub as one :class:`HubUnavailableError` line naming the endpoint."""
+    from huggingface_hub import constants
+
+    try:
+        yield
+    except Exception as error:
+        if not _is_connection_error(error):
+            raise
+        why = "offline mode is on (HF_HUB_OFFLINE=1)" if constants.HF_HUB_OFFLINE else files.first_line(error)
+        raise files.HubUnavailableError(
+            f"cannot publish to {repo_id}: the Hub at {constants.ENDPOINT} cannot be reached ({why}); "
+            "check the connection or HF_ENDPOINT"
+        ) from None
 
 
 # ------------------------------------------------------------------------------------------- loading
@@ -374,8 +410,8 @@ def _build(folder: Path, *, strict: bool, map_location) -> nn.Module:
     if not isinstance(kwargs, dict):
         raise ValueError(f"{str(folder / CONFIG_NAME)!r}: 'kwargs' must be an object, got {type(kwargs).__name__}")
     model = registry.get_model(config["architecture"], **kwargs)
-    state = load_file(str(folder / WEIGHTS_NAME), device=str(map_location))
-    model.load_state_dict(state, strict=strict)
+    state = files.load_safetensors(folder / WEIGHTS_NAME, device=str(map_location))
+    registry.load_state_dict(model, state, files.describe(folder / WEIGHTS_NAME), strict=strict)
     model.to(map_location)
     model.zoo_config = {**model.zoo_config, "source": str(folder)}
     return model.eval()

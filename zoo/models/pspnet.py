@@ -88,14 +88,14 @@ class PyramidPoolingModule(nn.Module):
         self.out_channels = in_channels + len(self.bins) * channels
 
     def forward(self, x: Tensor) -> Tensor:
-        n, c = x.shape[0], x.shape[1]
+        c = x.shape[1]
         flat = self.pool(x) if self.use_kernels else reference.spatial_pyramid_pool(x, self.bins, "avg")
         maps: list[Tensor] = []
         start = 0
         for i, stage in enumerate(self.stages):
             size = self.bins[i]
             stop = start + c * size * size
-            maps.append(stage(flat[:, start:stop].reshape(n, c, size, size)))
+            maps.append(stage(flat[:, start:stop].unflatten(1, (c, size, size))))
             start = stop
         if self.use_kernels:
             return self.concat(x, maps)

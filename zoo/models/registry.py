@@ -36,6 +36,7 @@ Schema of :attr:`Weights.meta` (every key optional unless a builder needs it):
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import functools
 import logging
@@ -254,8 +255,66 @@ def override_num_classes(num_classes: int | None, weights: WeightsEnum | None, d
 def load_weights(model: nn.Module, weights: WeightsEnum | None, progress: bool) -> nn.Module:
     """Load ``weights`` (if any) into ``model``, strictly."""
     if weights is not None:
-        model.load_state_dict(weights.get_state_dict(progress=progress, check_hash=True))
+        state = weights.get_state_dict(progress=progress, check_hash=True)
+        load_state_dict(model, state, f"the weights of {type(weights).__name__}.{weights.name}")
     return model
+
+
+#: How many keys of each kind a state-dict mismatch names (then a count of the rest).
+_NAMED_KEYS = 3
+
+
+def _some(keys: list[str]) -> str:
+    more = f", ... {len(keys) - _NAMED_KEYS} more" if len(keys) > _NAMED_KEYS else ""
+    return ", ".join(keys[:_NAMED_KEYS]) + more
+
+
+def state_dict_mismatch(model: nn.Module, state: dict[str, torch.Tensor], strict: bool = True) -> str | None:
+    """What keeps ``state`` from loading into ``model`` (missing and unexpected keys when ``strict``, shape
+    mismatches always), the first few keys of each kind with counts; None when it fits."""
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state] if strict else []
+    unexpected = [k for k in state if k not in expected] if strict else []
+    shapes = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(expected[k].shape)}"
+        for k in state
+        if k in expected and state[k].shape != expected[k].shape
+    ]
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing key(s) ({_some(missing)})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected key(s) ({_some(unexpected)})")
+    if shapes:
+        parts.append(f"{len(shapes)} shape mismatch(es), file vs model ({_some(shapes)})")
+    return "; ".join(parts) or None
+
+
+def load_state_dict(model: nn.Module, state: dict[str, torch.Tensor], source: str, strict: bool = True) -> None:
+    """``model.load_state_dict(state, strict)``, or a ValueError naming ``source`` and the keys that do not fit."""
+    problem = state_dict_mismatch(model, state, strict)
+    if problem is not None:
+        arch = getattr(model, "zoo_config", {}).get("architecture", type(model).__name__)
+        raise ValueError(f"{source} does not fit the {arch} model: {problem}")
+    model.load_state_dict(state, strict=strict)
+
+
+def suggest(name: str, choices: Iterable[str]) -> str:
+    """``"did you mean a or b?"`` for the choices closest to a mistyped ``name``, else ``"available: ..."``.
+
+    The choices that start with ``name`` come first (``pspnet_resnet1`` -> ``pspnet_resnet101``,
+    ``pspnet_resnet18``); otherwise :mod:`difflib`'s closest matches (within 0.05 of the best ratio).
+    """
+    choices = sorted(choices)
+    typed = name.lower()
+    close = [c for c in choices if len(typed) >= 3 and c.lower().startswith(typed)]
+    if not close:
+        ratios = {c: difflib.SequenceMatcher(None, typed, c.lower()).ratio() for c in choices}
+        best = max(ratios.values(), default=0.0)
+        close = [c for c in choices if ratios[c] >= max(0.6, best - 0.05)]
+    if close and len(close) <= 4:
+        return f"did you mean {' or '.join(close)}?"
+    return f"available: {', '.join(choices) or 'none'}"
 
 
 # ----------------------------------------------------------------------------------------- registry
@@ -303,7 +362,10 @@ def register_model(name: str | None = None) -> Callable[[Callable[..., M]], Call
                         f"{entry!r} was published for the architecture {published.get('architecture')!r}, not {key!r}"
                     )
                 kwargs = {**published.get("kwargs", {}), **kwargs, "weights": entry}
-            model = fn(**kwargs)
+            try:
+                model = fn(**kwargs)
+            except TypeError as error:
+                raise _unknown_argument(key, fn, kwargs, error) from None
             recorded = {
                 p.name: p.default
                 for p in parameters.values()
@@ -325,6 +387,21 @@ def register_model(name: str | None = None) -> Callable[[Callable[..., M]], Call
     return wrapper
 
 
+def _unknown_argument(name: str, fn: Callable[..., nn.Module], kwargs: dict[str, Any], error: TypeError) -> TypeError:
+    """``error``, or, when a keyword argument is none of the builder's (or its model class's), a TypeError naming
+    it and the accepted ones."""
+    accepted = {p.name for p in signature(fn).parameters.values() if p.kind is p.KEYWORD_ONLY}
+    if any(p.kind is p.VAR_KEYWORD for p in signature(fn).parameters.values()):
+        model_class = get_type_hints(fn).get("return")
+        if isinstance(model_class, type):
+            accepted |= {p for p in signature(model_class.__init__).parameters if p not in ("self", "args", "kwargs")}
+    unknown = sorted(set(kwargs) - accepted - set(_LOADING_ARGUMENTS))
+    if not unknown or "unexpected keyword argument" not in str(error):
+        return error
+    names = ", ".join(sorted(accepted - set(_LOADING_ARGUMENTS)))
+    return TypeError(f"{name} has no keyword argument {unknown[0]!r}; its keyword arguments: {names}")
+
+
 def list_models(include: str | Iterable[str] | None = None, exclude: str | Iterable[str] | None = None) -> list[str]:
     """Sorted names of the registered models, filtered by ``fnmatch`` patterns."""
     names = set(_MODELS)
@@ -344,7 +421,7 @@ def get_model_builder(name: str) -> Callable[..., nn.Module]:
     try:
         return _MODELS[name.lower()]
     except KeyError:
-        raise ValueError(f"unknown model {name!r}; available: {', '.join(list_models())}") from None
+        raise ValueError(f"unknown model {name!r}; {suggest(name, list_models())}") from None
 
 
 def get_model(name: str, **config: Any) -> nn.Module:
