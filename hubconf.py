@@ -2,8 +2,9 @@
 
 Each entry point is the zoo's builder (keyword-only arguments, torchvision style: ``weights``,
 ``progress``, ``num_classes``...); see ``torch.hub.help(<repo>, <name>)`` for its docstring. Weights
-come through :mod:`zoo.hub` (Hugging Face Hub, pinned and verified, cached; the copies shipped in
-the repository when offline). Importing this file only imports the ``zoo`` package (no download,
+are verified against their pins wherever they come from: the copies shipped in the repository first,
+else the Hugging Face Hub (pinned revision, cached), or an upstream file (mmsegmentation's, MindSpore's)
+downloaded, converted and cached on first use. Importing this file only imports the ``zoo`` package (no download,
 no model built).
 """
 

@@ -29,8 +29,8 @@ if getattr(_kernels, "__distribution__", None) != "spp-zoo":
         "or run `pip uninstall kernels` and then reinstall spp-zoo (pip install --force-reinstall --no-deps ...)"
     )
 
-# zoo.hub: its pretrained layer builds on the models, which load their files through its file layer
-# (zoo.hub.files), so importing zoo.hub brings in both in that order. zoo.convert: the checkpoint converters
+# zoo.hub: the Hub API (its pretrained layer uses the models' registry module, which loads files through
+# zoo.hub.files; the registry is used at call time, so the import order does not matter). zoo.convert: the converters
 # register themselves (zoo.models.conversion.register_converter) so that weights entries sourced from
 # upstream files (mmsegmentation's PSPNets...) convert on first use, however they are loaded.
 from . import (

@@ -39,9 +39,12 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torchvision.models._meta import _IMAGENET_CATEGORIES
 
+from ..hub.files import METADATA_KEYS
 from ..hub.pretrained import save_pretrained
 from ..models.conversion import register_converter
+from ..models.presets import IMAGENET_MEAN, IMAGENET_STD
 from ..models.sppnet import MINDSPORE_DISCLAIMER, MINDSPORE_SOURCE, SPPNet, sppnet_zf5
 
 __all__ = [
@@ -86,6 +89,7 @@ LICENSE = "Apache-2.0"
 def checkpoint_classes() -> tuple[type, type, type]:
     """The message classes ``(Checkpoint, Checkpoint.Value, TensorProto)`` of MindSpore's ``checkpoint.proto``,
     built at run time in a private descriptor pool (no generated code, no clash with a MindSpore install)."""
+    # protobuf is imported when a checkpoint is read: importing zoo must not need it (the GPU machines lack it)
     from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
     fdp = descriptor_pb2.FileDescriptorProto(name="spp_zoo_ms_checkpoint.proto", package="spp_zoo_ms", syntax="proto2")
@@ -253,8 +257,10 @@ class _open:
         if not isinstance(self.source, (str, os.PathLike)):
             raise TypeError(f"source must be a path or bytes, got {type(self.source).__name__}")
         path = os.fspath(self.source)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"checkpoint {path!r} does not exist")
+        if os.path.isdir(path):
+            raise IsADirectoryError(f"{os.fspath(path)}: is a directory, not a MindSpore .ckpt file")
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"{os.fspath(path)}: no such file")
         self.file = open(path, "rb")
         if os.fstat(self.file.fileno()).st_size == 0:
             return b"", path
@@ -325,27 +331,20 @@ def _description() -> str:
 def hub_metadata(model: SPPNet, source: str) -> dict[str, Any]:
     """``save_pretrained`` metadata of a MindSpore SppNet converted from a file (``python -m zoo convert mindspore``):
     ImageNet's class names (torchvision's order, MindSpore's sorted synsets) when it has 1000 classes."""
-    from torchvision.models._meta import _IMAGENET_CATEGORIES
-
-    from ..models.presets import IMAGENET_MEAN, IMAGENET_STD
-
     metadata: dict[str, Any] = {
         "mean": IMAGENET_MEAN,
         "std": IMAGENET_STD,
         "input_size": [224, 224],
+        "resize_size": [256, 256],  # MindSpore's warp before the center crop (WarpCropPreprocess)
         "source": source,
         "license": LICENSE,
+        "license_note": MINDSPORE_DISCLAIMER,
         "description": _description(),
     }
     if model.classifier.out_features == len(_IMAGENET_CATEGORIES):
         metadata["categories"] = list(_IMAGENET_CATEGORIES)
         metadata["dataset"] = "imagenet-1k"
     return metadata
-
-
-#: Metadata of an entry that the converter hook writes into the converted folder's config.json.
-_FOLDER_METADATA = ("categories", "mean", "std", "input_size", "published_metrics", "dataset", "source", "upstream",
-                    "entry", "license")  # fmt: skip
 
 
 @register_converter("mindspore")
@@ -359,7 +358,7 @@ def mindspore_folder(source: Path, output_dir: Path, metadata: Mapping[str, Any]
             f"the MindSpore checkpoint has {model.classifier.out_features} classes but the entry lists "
             f"{len(categories)} categories"
         )
-    kept = {key: metadata[key] for key in _FOLDER_METADATA if key in metadata}
+    kept = {key: metadata[key] for key in METADATA_KEYS if key in metadata}
     kept.setdefault("source", "converted from a MindSpore SppNet checkpoint by zoo.convert.mindspore")
     kept["description"] = _description()
     save_pretrained(model, output_dir, metadata=kept)

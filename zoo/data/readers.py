@@ -43,6 +43,7 @@ from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
 from ..classes import ADE20K_CATEGORIES, CITYSCAPES_CATEGORIES, VOC_CATEGORIES
+from .transforms import IGNORE_INDEX
 
 __all__ = [
     "IGNORE_INDEX",
@@ -58,7 +59,6 @@ __all__ = [
     "cityscapes_train_id_table",
 ]
 
-IGNORE_INDEX = 255
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 
 

@@ -16,6 +16,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..hub.files import WEIGHTS_NAME, load_safetensors, verify_recorded
+from ..hub.pretrained import load_config
+from ..models.registry import get_model, get_model_builder, get_model_weights, verify_weights
+
 __all__ = ["LoadReport", "load_matching", "weights_source", "build_from_weights"]
 
 
@@ -56,11 +60,6 @@ def load_matching(model: nn.Module, state_dict: dict[str, torch.Tensor]) -> Load
 def weights_source(model_name: str, weights: str) -> tuple[dict[str, Any], dict[str, torch.Tensor], str]:
     """``(builder kwargs, state dict, label)`` of ``weights``: an entry of ``model_name``'s enum (``"ENTRY"``,
     ``"Enum.ENTRY"``, ``"DEFAULT"``; verified download) or a Hub-layout directory holding a ``model_name``."""
-    from safetensors.torch import load_file
-
-    from ..hub.pretrained import load_config
-    from ..models.registry import get_model_builder, get_model_weights, verify_weights
-
     builder = get_model_builder(model_name)  # ValueError naming an unknown model
     if os.sep in weights or weights.startswith(".") or Path(weights).is_dir():
         directory = Path(weights)
@@ -73,7 +72,8 @@ def weights_source(model_name: str, weights: str) -> tuple[dict[str, Any], dict[
         metadata = config.get("metadata", config)
         if "align_corners" in metadata:
             kwargs.setdefault("align_corners", bool(metadata["align_corners"]))
-        return kwargs, load_file(str(directory / "model.safetensors")), str(directory)
+        verify_recorded(directory, cached=False)  # the sha256 its config.json records, as from_pretrained checks
+        return kwargs, load_safetensors(directory / WEIGHTS_NAME), str(directory)
     entry = verify_weights(weights, get_model_weights(builder), model_name)
     published = entry.get_config()
     if published.get("architecture", model_name) != model_name:
@@ -89,8 +89,6 @@ def build_from_weights(
 ) -> tuple[nn.Module, LoadReport, str]:
     """``model_name`` with the architecture of ``weights`` (``overrides`` take precedence), ``num_classes``
     classes, and every fitting tensor of ``weights`` loaded. Returns (model, report, weights label)."""
-    from ..models.registry import get_model
-
     kwargs, state_dict, label = weights_source(model_name, weights)
     kwargs.update(overrides or {})
     kwargs["num_classes"] = num_classes

@@ -37,7 +37,8 @@ from torch import Tensor, nn
 from torchvision.utils import draw_bounding_boxes, draw_segmentation_masks
 
 from ..data import EXAMPLES_DIR
-from ..models.presets import KeepRatioPreprocess
+from ..hub.files import shipped_directory
+from ..models.presets import KeepRatioPreprocess, pil_to_rgb
 from ..models.registry import get_model_builder, get_model_weights, list_models
 from . import tasks
 from .evaluate import load_model
@@ -76,28 +77,11 @@ def read_image(path: str | os.PathLike) -> Tensor:
         raise ValueError(f"{path}: is a directory, not an image file")
     try:
         with Image.open(path) as image:
-            rgb = _to_rgb(ImageOps.exif_transpose(image))
+            rgb = pil_to_rgb(ImageOps.exif_transpose(image))
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ValueError(f"{path}: not an image file PIL can read ({reason:.100})") from None
     return torch.from_numpy(rgb).permute(2, 0, 1).contiguous()
-
-
-def _to_rgb(image: Image.Image) -> np.ndarray:
-    """(H, W, 3) uint8 RGB of any PIL image (see :func:`read_image`)."""
-    if image.mode.startswith("I") or image.mode == "F":
-        values = np.asarray(image).astype(np.float64)
-        if image.mode == "F":
-            values = values * 255 if values.size and values.max() <= 1.0 else values
-        elif image.mode.startswith("I;16") or (values.size and values.max() > 255):
-            values = values / 257  # 16 bits: 65535 -> 255
-        gray = np.clip(np.round(values), 0, 255).astype(np.uint8)
-        return np.repeat(gray[..., None], 3, axis=-1)
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(white, rgba)
-    return np.asarray(image.convert("RGB")).copy()
 
 
 @functools.lru_cache(maxsize=8)
@@ -398,7 +382,6 @@ def predict_files(
 def shipped_entries() -> list[tuple[str, str]]:
     """(model name, ``"Enum.ENTRY"``) of every weights entry shipped with the package (usable offline), DEFAULT
     aliases once; entries sourced from the Hub or an upstream file only are left out (they need a download)."""
-    from ..hub.files import shipped_directory
 
     entries = []
     for name in list_models():

@@ -42,7 +42,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..models.presets import keep_ratio_size
+from ..data.transforms import IGNORE_INDEX
+from ..models.presets import IMAGENET_MEAN, IMAGENET_STD, keep_ratio_size
 
 __all__ = [
     "IGNORE_INDEX",
@@ -64,13 +65,10 @@ __all__ = [
     "with_tta",
 ]
 
-IGNORE_INDEX = 255
 #: mmsegmentation's (and semseg's) multi-scale test ratios.
 TTA_RATIOS = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75)
 PROTOCOLS = ("mmseg", "semseg")
 TTA_MODES = ("flip", "ms-flip")
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 #: mmsegmentation's test settings of the datasets' base configs (``configs/_base_/datasets/*.py``): keep-ratio
 #: scale, whole-image inference. Entries whose meta records ``test_protocol`` override them (e.g. Cityscapes

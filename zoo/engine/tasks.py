@@ -32,6 +32,7 @@ from torch import Tensor, nn
 
 from .. import data as datasets
 from ..data import readers
+from ..data.transforms import IGNORE_INDEX
 from ..models import registry
 from ..models.presets import WarpCropPreprocess, normalize, resize_image
 from ..models.pspnet import pspnet_loss
@@ -186,8 +187,8 @@ def compute_loss(task: str, model: nn.Module, x, y) -> Tensor:
     if task == "segmentation":
         out = model(x)
         if isinstance(out, dict):
-            return pspnet_loss(out, y)
-        return F.cross_entropy(out, y)
+            return pspnet_loss(out, y, ignore_index=IGNORE_INDEX)
+        return F.cross_entropy(out, y, ignore_index=IGNORE_INDEX)  # unlabelled pixels (ADE20K void, VOC borders)
     losses = model(x, y)
     return sum(losses.values())
 

@@ -43,7 +43,7 @@ from torch.utils.data import DataLoader, DistributedSampler, Subset
 from tqdm.auto import tqdm
 
 from ..data import collate_detection
-from ..hub.files import WEIGHTS_NAME, describe, load_safetensors
+from ..hub.files import WEIGHTS_NAME, describe, load_safetensors, verify_recorded
 from ..hub.pretrained import HUB_TASKS, save_pretrained
 from ..models.presets import IMAGENET_MEAN, IMAGENET_STD
 from ..models.registry import get_model, get_model_builder, load_state_dict
@@ -202,16 +202,27 @@ def _metadata(config: TrainConfig, task: str, categories: list[str], model: nn.M
         "description": f"{config.model} trained from scratch on spp-zoo's {config.data} data",
     }
     if config.weights is not None:
-        meta["source"] = f"fine-tuned from {config.weights} with spp-zoo's `python -m zoo train` (zoo/engine/train.py)"
-        meta["description"] = f"{config.model} fine-tuned from {config.weights} on {config.data} ({config.root})"
+        weights = _portable_name(config.weights)
+        meta["source"] = f"fine-tuned from {weights} with spp-zoo's `python -m zoo train` (zoo/engine/train.py)"
+        meta["description"] = (
+            f"{config.model} fine-tuned from {weights} on {config.data} ({_portable_name(config.root)})"
+        )
     elif config.data in tasks.REAL_DATASETS:
-        meta["description"] = f"{config.model} trained from scratch on {config.data} ({config.root})"
+        meta["description"] = f"{config.model} trained from scratch on {config.data} ({_portable_name(config.root)})"
     if size is not None:
         meta["input_size"] = [size, size]
     if hasattr(model, "align_corners"):
         meta["align_corners"] = bool(model.align_corners)
     meta.update(extra)
     return meta
+
+
+def _portable_name(value: str | None) -> str | None:
+    """A weights entry or dataset as a saved card may show it: an entry name as is, a local path by its last
+    component only (a model card never carries an absolute local path)."""
+    if value is None or not (os.sep in value or value.startswith(".") or os.path.isdir(value)):
+        return value
+    return Path(value).name or value
 
 
 def _save_checkpoint(model: nn.Module, output: Path, metadata: dict, state: dict) -> None:
@@ -352,6 +363,7 @@ def train(
         model = _build_model(config, task, categories)
     if state is not None:
         checkpoint = Path(resume) / WEIGHTS_NAME
+        verify_recorded(Path(resume), cached=False)
         load_state_dict(model, load_safetensors(checkpoint), describe(checkpoint))
     model.to(device)
     if world > 1 and config.sync_bn and device.type == "cuda":
@@ -440,7 +452,7 @@ def train(
                 "data": config.data,
             }
             if config.weights is not None:
-                training["weights"] = config.weights
+                training["weights"] = _portable_name(config.weights)
             meta = _metadata(config, task, categories, module, {"training": training})
             train_state = {
                 "config": dataclasses.asdict(config),

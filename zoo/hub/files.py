@@ -53,6 +53,13 @@ CARD_NAME = "README.md"
 ORG_ENV = "SPP_ZOO_HUB_ORG"
 #: Where the package keeps the weights it ships, one Hub-layout folder per repository name.
 SHIPPED_ROOT = Path(__file__).resolve().parent.parent / "weights"
+#: The keys ``config.json`` may carry beside ``architecture``/``kwargs`` (the schema of a model folder's metadata:
+#: see :func:`zoo.hub.save_pretrained`). One list for every writer of folders.
+METADATA_KEYS = (
+    "categories", "palette", "mean", "std", "input_size", "resize_size", "align_corners", "metrics",
+    "published_metrics", "test_protocol", "dataset", "source", "upstream", "entry", "license", "license_note",
+    "description", "training", "task", "repo_id",
+)  # fmt: skip
 #: Organisation of the zoo's Hub repositories unless an argument or ``$SPP_ZOO_HUB_ORG`` names another.
 DEFAULT_HUB_ORG = "spp-zoo"
 REPO_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")

@@ -36,10 +36,6 @@ from .files import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME
 
 __all__ = ["download", "from_pretrained", "load_config", "model_card", "push_to_hub", "save_pretrained"]
 
-_METADATA_KEYS = (
-    "categories", "palette", "mean", "std", "input_size", "align_corners", "metrics", "published_metrics",
-    "test_protocol", "dataset", "source", "upstream", "entry", "license", "description", "training", "task", "repo_id",
-)  # fmt: skip
 #: Task names of the Hub model card / config.json, by the model's ``task``.
 HUB_TASKS = {
     "classification": "image-classification",
@@ -113,9 +109,9 @@ def save_pretrained(
     if dtype is not None and (not isinstance(dtype, torch.dtype) or not dtype.is_floating_point):
         raise TypeError(f"dtype must be a floating torch.dtype or None, got {dtype!r}")
     metadata = dict(metadata or {})
-    unknown = sorted(set(metadata) - set(_METADATA_KEYS))
+    unknown = sorted(set(metadata) - set(files.METADATA_KEYS))
     if unknown:
-        raise ValueError(f"metadata has unknown keys {unknown}; known: {', '.join(_METADATA_KEYS)}")
+        raise ValueError(f"metadata has unknown keys {unknown}; known: {', '.join(files.METADATA_KEYS)}")
     build = _model_config(model)
     directory = Path(save_directory)
     if directory.exists() and not directory.is_dir():
@@ -142,7 +138,7 @@ def save_pretrained(
         known["align_corners"] = bool(model.align_corners)
     known.setdefault("task", HUB_TASKS.get(getattr(model, "task", None)))
     known.update(metadata)
-    for key in _METADATA_KEYS:
+    for key in files.METADATA_KEYS:
         if known.get(key) is not None:
             config[key] = _json_value(known[key], key)
 

@@ -36,7 +36,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from .files import HashMismatchError
+from .files import CONNECT_TIMEOUT_S, HashMismatchError, sha256_of
 
 __all__ = [
     "CACHE_ENV",
@@ -46,7 +46,6 @@ __all__ = [
     "check_sha256",
     "download_url",
     "fetch",
-    "file_sha256",
     "mirrored_url",
     "upstream_path",
     "verify_file",
@@ -58,7 +57,6 @@ CACHE_ENV = "SPP_ZOO_CACHE"
 MIRROR_ENV = "SPP_ZOO_DOWNLOAD_MIRROR"
 #: Environment variables that forbid downloads (any of them set to 1/true/yes/on).
 OFFLINE_ENVS = ("SPP_ZOO_OFFLINE", "HF_HUB_OFFLINE")
-CONNECT_TIMEOUT_S = 2.0
 READ_TIMEOUT_S = 60.0
 _CHUNK = 1 << 20
 _HEX = re.compile(r"[0-9a-f]+")
@@ -117,7 +115,7 @@ def offline() -> bool:
 
 
 # ----------------------------------------------------------------------------------------------- hashes
-def check_sha256(value: object, argument: str = "sha256") -> str:
+def check_sha256(value: object, argument: str = "sha256") -> str:  # a prefix is enough here (cf. files)
     """``value`` as lowercase hex: a full sha256 digest (64 hex) or a prefix of at least 8 hex digits."""
     if not isinstance(value, str):
         raise TypeError(f"{argument} must be a str of hex digits, got {type(value).__name__}")
@@ -125,15 +123,6 @@ def check_sha256(value: object, argument: str = "sha256") -> str:
     if not 8 <= len(lowered) <= 64 or not _HEX.fullmatch(lowered):
         raise ValueError(f"{argument} must be 8 to 64 hex digits (a sha256 digest or its prefix), got {value!r}")
     return lowered
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """Hex sha256 digest of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _describe(expected: str) -> str:
@@ -147,7 +136,7 @@ def verify_file(path: str | os.PathLike, sha256: str, *, remove: bool = True, wh
     names the file, the expected and the actual digest.
     """
     expected = check_sha256(sha256)
-    actual = file_sha256(path)
+    actual = sha256_of(path)
     if actual.startswith(expected):
         return actual
     if remove:

@@ -36,8 +36,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..hub import upstream
-from ..hub.files import CONFIG_NAME, WEIGHTS_NAME, HashMismatchError
+from ..hub import files, upstream
+from ..hub.files import CONFIG_NAME, METADATA_KEYS, WEIGHTS_NAME, HashMismatchError
 
 __all__ = [
     "CHECKSUMS_NAME",
@@ -55,8 +55,6 @@ __all__ = [
 #: Sidecar of a converted folder: ``<sha256>  <file name>`` per line (``sha256sum`` format).
 CHECKSUMS_NAME = "SHA256SUMS"
 #: Metadata keys of an entry's ``meta`` passed on to converters (and so to ``config.json``).
-_PASSED_META = ("categories", "palette", "mean", "std", "input_size", "align_corners", "dataset", "license",
-                "source", "test_protocol", "published_metrics")  # fmt: skip
 
 Converter = Callable[[Path, Path, dict], None]
 _CONVERTERS: dict[str, Converter] = {}
@@ -96,9 +94,7 @@ def get_converter(name: str) -> Converter:
 # -------------------------------------------------------------------------------------- checksums
 def write_checksums(folder: Path) -> dict[str, str]:
     """Write ``SHA256SUMS`` for every file of ``folder``; return ``{file name: sha256}``."""
-    sums = {
-        p.name: upstream.file_sha256(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != CHECKSUMS_NAME
-    }
+    sums = {p.name: files.sha256_of(p) for p in sorted(folder.iterdir()) if p.is_file() and p.name != CHECKSUMS_NAME}
     (folder / CHECKSUMS_NAME).write_text("".join(f"{digest}  {name}\n" for name, digest in sums.items()))
     return sums
 
@@ -125,7 +121,7 @@ def verify_checksums(folder: Path) -> dict[str, str]:
             raise ValueError(f"{CHECKSUMS_NAME} does not list {WEIGHTS_NAME} and {CONFIG_NAME}")
         for name, digest in sums.items():
             path = folder / name
-            actual = upstream.file_sha256(path) if path.is_file() else "missing"
+            actual = files.sha256_of(path) if path.is_file() else "missing"
             if actual != digest:
                 raise ValueError(f"{name} has sha256 {actual}, {CHECKSUMS_NAME} says {digest}")
     except (OSError, ValueError) as error:
@@ -153,7 +149,7 @@ def converted_directory(entry) -> Path:
 def upstream_metadata(entry, upstream_sha256: str) -> dict[str, Any]:
     """What the converted folder's ``config.json`` records of an upstream entry."""
     weights = _weights(entry)
-    metadata = {key: weights.meta[key] for key in _PASSED_META if key in weights.meta}
+    metadata = {key: weights.meta[key] for key in METADATA_KEYS if key in weights.meta}
     metadata["upstream"] = {"url": weights.url, "sha256": upstream_sha256, "converter": weights.converter}
     if hasattr(entry, "name"):
         metadata["entry"] = f"{type(entry).__name__}.{entry.name}"
@@ -174,7 +170,7 @@ def converted_folder(entry, *, progress: bool = True, keep_upstream: bool = Fals
             return folder
         converter = get_converter(weights.converter)
         source = upstream.fetch(weights.url, weights.sha256_prefix, progress=progress)
-        source_sha256 = upstream.file_sha256(source)  # fetch verified it; the full digest is recorded
+        source_sha256 = files.sha256_of(source)  # fetch verified it; the full digest is recorded
         folder.parent.mkdir(parents=True, exist_ok=True)
         work = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.converting-"))
         try:

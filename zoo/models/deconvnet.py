@@ -186,7 +186,7 @@ def deconvnet_vgg16(
     """DeconvNet on VGG-16-BN (Noh et al., 2015). Inputs of at least 224x224 (smaller raise a ValueError).
 
     Args:
-        weights: a :class:`DeconvNet_VGG16_Weights` entry (none published yet) or None.
+        weights: a :class:`DeconvNet_VGG16_Weights` entry or None.
         progress: show a download progress bar.
         num_classes: output classes (default 21, PASCAL VOC).
         weights_backbone: torchvision ``VGG16_BN_Weights`` (ImageNet) for the 13 encoder convs and fc6/fc7.

@@ -31,6 +31,7 @@ __all__ = [
     "as_image_tensor",
     "keep_ratio_size",
     "normalize",
+    "pil_to_rgb",
     "resize_image",
     "scene_weights_meta",
 ]
@@ -57,15 +58,31 @@ def resize_image(image: Tensor, size: int | Sequence[int]) -> Tensor:
     return F.interpolate(image[None], size=hw, mode="bilinear", antialias=True, align_corners=False)[0].clamp_(0, 1)
 
 
+def pil_to_rgb(image: PIL.Image.Image) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of any PIL image: 16-bit and 32-bit integer images divided down to 8 bits (65535 ->
+    255), float images in [0, 1] scaled, grayscale and palette images expanded, transparency put on white."""
+    if image.mode.startswith("I") or image.mode == "F":
+        values = np.asarray(image).astype(np.float64)
+        if image.mode == "F":
+            values = values * 255 if values.size and values.max() <= 1.0 else values
+        elif image.mode.startswith("I;16") or (values.size and values.max() > 255):
+            values = values / 257  # 16 bits: 65535 -> 255
+        gray = np.clip(np.round(values), 0, 255).astype(np.uint8)
+        return np.repeat(gray[..., None], 3, axis=-1)
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        white = PIL.Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = PIL.Image.alpha_composite(white, rgba)
+    return np.asarray(image.convert("RGB")).copy()
+
+
 def as_image_tensor(image: Any) -> Tensor:
     """What torchvision's presets accept, as a (..., 3, H, W) tensor: a PIL image (any mode: grayscale,
     palette, RGBA, 16-bit are converted to RGB) or a uint8 / [0, 1] float tensor (a 1-channel one is
-    repeated to 3). Anything else is a TypeError naming what it got."""
+    repeated to 3); PIL images as :func:`pil_to_rgb` decodes them. Anything else is a TypeError naming what it
+    got."""
     if isinstance(image, PIL.Image.Image):
-        if image.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16/32-bit grayscale: scale to 8 bits, keep contrast
-            array = np.asarray(image, dtype=np.float64)
-            image = PIL.Image.fromarray((array * (255.0 / max(float(array.max()), 1.0))).astype(np.uint8))
-        return torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1).contiguous()
+        return torch.from_numpy(pil_to_rgb(image)).permute(2, 0, 1).contiguous()
     if not isinstance(image, Tensor):
         raise TypeError(f"image must be a PIL image or a (3, H, W) tensor, got {type(image).__name__}")
     if image.dim() not in (3, 4) or image.shape[-3] not in (1, 3):

@@ -371,7 +371,7 @@ def pspnet_resnet50(
     """PSPNet with a dilated ResNet-50 (output stride 8), as hszhao/semseg's PSPNet50.
 
     Args:
-        weights: a :class:`PSPNet_ResNet50_Weights` entry (none published yet) or None.
+        weights: a :class:`PSPNet_ResNet50_Weights` entry (mmsegmentation's, converted on first use) or None.
         progress: show a download progress bar.
         num_classes: output classes (default 21, PASCAL VOC).
         aux_loss: add the auxiliary layer3 head (its logits are returned in training as ``"aux"``;
