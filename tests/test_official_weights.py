@@ -330,7 +330,7 @@ def test_predict_draws_the_dataset_palette_and_names(env, checkpoint, tmp_path):
     from zoo.engine.predict import predict_files, read_image
 
     image = sorted(EXAMPLES_DIR.glob("scene_*.png"))[0]
-    (written,) = predict_files("pspnet_resnet18", ENTRY, [str(image)], tmp_path)
+    (written,) = predict_files("pspnet_resnet18", ENTRY, [str(image)], tmp_path).written
     picture = np.asarray(Image.open(written).convert("RGB"))
     model = zoo.pspnet_resnet18(weights=ENTRY, progress=False)  # cached now: the model predict ran
     with torch.no_grad():  # the entry's own preprocessing: keep-ratio resize to (2048, 1024), normalize
