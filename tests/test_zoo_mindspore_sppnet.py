@@ -147,24 +147,47 @@ def test_zoo_zf5_stays_the_default():
         zoo.sppnet_zf5(layout="tensorflow")
 
 
-def test_mindspore_trunk_traces_scripts_and_exports_at_any_size():
+# torch 2.11 (the floor) guards the parity of H/W for stride-2 trunks in torch.export (as tests/test_zoo_export.py
+# records for the other trunks): the exported program then rejects some sizes. Later versions do not.
+_EXPORT_GUARDS_PARITY = pytest.mark.xfail(
+    torch.__version__.startswith("2.11."),
+    strict=True,
+    reason="torch 2.11's torch.export guards the parity of H/W for stride-2 trunks (later versions do not)",
+)
+_SIZES = [(64, 64), (97, 131), (180, 180), (33, 21)]
+
+
+def _small_mindspore_sppnet():
+    return zoo.sppnet_zf5(layout="mindspore", num_classes=5, width=0.125, representation_size=16).eval()
+
+
+def test_mindspore_trunk_traces_and_scripts_at_any_size():
     """The padding follows the input size in every form: a graph captured at one size runs at others."""
-    model = zoo.sppnet_zf5(layout="mindspore", num_classes=5, width=0.125, representation_size=16).eval()
-    sizes = [(64, 64), (97, 131), (180, 180), (33, 21)]
-    inputs = [torch.randn(1, 3, *hw) for hw in sizes]
+    model = _small_mindspore_sppnet()
+    inputs = [torch.randn(1, 3, *hw) for hw in _SIZES]
     with torch.no_grad():
         eager = [model(x) for x in inputs]
         traced = torch.fx.symbolic_trace(model)
         scripted = torch.jit.script(model)
-        program = zoo.export.export_program(model, inputs[0]).module()
         for x, expected in zip(inputs, eager, strict=True):
             torch.testing.assert_close(traced(x), expected, rtol=0, atol=0)
             torch.testing.assert_close(scripted(x), expected, rtol=1e-5, atol=1e-6)
+
+
+@_EXPORT_GUARDS_PARITY
+def test_mindspore_trunk_exports_at_any_size():
+    model = _small_mindspore_sppnet()
+    inputs = [torch.randn(1, 3, *hw) for hw in _SIZES]
+    with torch.no_grad():
+        eager = [model(x) for x in inputs]
+        program = zoo.export.export_program(model, inputs[0]).module()
+        for x, expected in zip(inputs, eager, strict=True):
             torch.testing.assert_close(program(x), expected, rtol=1e-5, atol=1e-6)
     with pytest.raises(Exception):  # noqa: B017 (the export's range constraint or the model's own check)
         program(torch.randn(1, 3, 20, 20))
 
 
+@_EXPORT_GUARDS_PARITY
 def test_mindspore_trunk_exports_with_dynamic_height_and_width():
     trunk = ZF5(0.125, layout="mindspore").eval()
     program = torch.export.export(

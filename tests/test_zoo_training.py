@@ -84,16 +84,18 @@ FAMILIES = {  # builder kwargs, image size, images, steps, lr
     "deconvnet_vgg16": ({"num_classes": 11, "width": 0.0625, "fc_channels": 512}, 224, 2, 16, 5e-3),
     "spp_detector_zf5": ({"num_classes": 11, "trunk_width": 0.125, "representation_size": 32, "min_size": 128,
                           "max_size": 160, "rpn_batch_size_per_image": 64, "box_batch_size_per_image": 32},
-                         None, 2, 12, 1e-3),
+                         None, 2, 24, 1e-3),
 }  # fmt: skip
 
 
-# The bound: the last loss below 0.9x the first. A model whose gradients do not reach its weights keeps
-# the loss of its first step (the batch and the dropout masks are fixed), so 0.9 separates learning from
-# not learning; the steps and learning rates are chosen so that the measured ratio stays well below it
-# on other seeds and releases too. DeconvNet, whose tiny decoder learns slowly, needs more: with torch
-# 2.14 at 6 steps and lr 2e-3 its ratio was 0.93 (0.87-0.91 at torch 2.11); at 16 steps and lr 5e-3 it
-# is 0.79, 0.70 and 0.84 for seeds 0, 1 and 2 (torch 2.14.1, CPU).
+# The bound: the mean loss of the last quarter of the steps below 0.9x the first loss. A model whose gradients
+# do not reach its weights keeps the loss of its first step (the batch and the dropout masks are fixed), so 0.9
+# separates learning from not learning; steps and learning rates are chosen so that the measured ratio stays
+# well below it on other seeds and releases too. DeconvNet's tiny decoder learns slowly: at 6 steps and lr 2e-3
+# its ratio was 0.93 with torch 2.14 (0.87-0.91 at 2.11); at 16 steps and lr 5e-3 it is 0.79, 0.70 and 0.84 for
+# seeds 0-2 (torch 2.14.1). The detector's loss jumps from step to step (its proposals change as the RPN
+# learns): over 24 steps the mean of the last 6 is 0.70 and 0.70 of the first (seeds 0, 1) with torch 2.11 and
+# 0.67 and 0.73 with torch 2.14, while its last single loss ranged 0.77-0.91.
 @pytest.mark.parametrize("name", list(FAMILIES))
 def test_a_few_training_steps_lower_the_loss(name):
     kwargs, size, count, steps, lr = FAMILIES[name]
@@ -112,7 +114,8 @@ def test_a_few_training_steps_lower_the_loss(name):
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
-    assert losses[-1] < 0.9 * losses[0], losses
+    tail = losses[-max(1, steps // 4) :]
+    assert sum(tail) / len(tail) < 0.9 * losses[0], losses
 
 
 # ---------------------------------------------------------------------------------- resume, torchrun
