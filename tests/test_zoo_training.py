@@ -4,6 +4,7 @@ metrics, predict writes pictures, bad input gives a one-line error and exit code
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -163,6 +164,13 @@ def test_resume_from_a_missing_checkpoint_names_it(tmp_path):
         train(_classifier_config(tmp_path / "out"), resume=tmp_path / "nothing")
 
 
+def _free_port() -> int:
+    """A loopback port nothing listens on now (a fixed one collides with another run on the machine)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def test_torchrun_two_processes_give_the_single_process_weights(tmp_path):
     """gloo, 2 processes x 4 images = the 1-process run with a batch of 8. The model has no BatchNorm
     (ZF-5) and no dropout here, so per-sample computations do not depend on the process layout."""
@@ -172,7 +180,7 @@ def test_torchrun_two_processes_give_the_single_process_weights(tmp_path):
     single = _zoo("train", *common, "--output", str(tmp_path / "one"))
     assert single.returncode == 0, single.stderr[-2000:]
     run = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "29533",
+        [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", str(_free_port()),
          "-m", "zoo", "train", *common, "--output", str(tmp_path / "two")],
         cwd=ROOT, env=_env(), capture_output=True, text=True, timeout=300,
     )  # fmt: skip

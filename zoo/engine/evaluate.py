@@ -37,7 +37,7 @@ def load_model(name: str, weights: str, device: torch.device | str = "cpu") -> t
     directory in Hub layout (e.g. a ``zoo train`` checkpoint) holding a ``name`` model.
     """
     builder = get_model_builder(name)
-    if os.sep in weights or weights.startswith(".") or Path(weights).is_dir():
+    if tasks.names_a_folder(weights):
         directory = Path(weights)
         if not directory.is_dir():
             raise FileNotFoundError(f"{weights}: no such directory (--weights takes an entry name or a saved folder)")

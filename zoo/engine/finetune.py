@@ -8,7 +8,6 @@ and are reported, as torchvision's fine-tuning recipes replace a model's head.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from torch import nn
 from ..hub.files import WEIGHTS_NAME, load_safetensors, verify_recorded
 from ..hub.pretrained import load_config
 from ..models.registry import get_model, get_model_builder, get_model_weights, verify_weights
+from . import tasks
 
 __all__ = ["LoadReport", "load_matching", "weights_source", "build_from_weights"]
 
@@ -61,7 +61,7 @@ def weights_source(model_name: str, weights: str) -> tuple[dict[str, Any], dict[
     """``(builder kwargs, state dict, label)`` of ``weights``: an entry of ``model_name``'s enum (``"ENTRY"``,
     ``"Enum.ENTRY"``, ``"DEFAULT"``; verified download) or a Hub-layout directory holding a ``model_name``."""
     builder = get_model_builder(model_name)  # ValueError naming an unknown model
-    if os.sep in weights or weights.startswith(".") or Path(weights).is_dir():
+    if tasks.names_a_folder(weights):
         directory = Path(weights)
         if not (directory / "model.safetensors").is_file():
             raise FileNotFoundError(f"--weights: {directory / 'model.safetensors'} does not exist")

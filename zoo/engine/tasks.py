@@ -45,6 +45,12 @@ METRIC_DIGITS = 2
 _DEFAULT_IMAGE_SIZE = {"classification": 64, "segmentation": 128, "detection": None}
 
 
+def names_a_folder(weights: str) -> bool:
+    """Whether a ``--weights`` value names a local folder (written as a path, or an existing directory) rather
+    than a weights entry (``"ENTRY"``, ``"Enum.ENTRY"``, ``"DEFAULT"``)."""
+    return os.sep in weights or weights.startswith(".") or os.path.isdir(weights)
+
+
 def default_image_size(task: str) -> int | None:
     """The square training/eval size of a task (None: the detector resizes by its own ``min_size``)."""
     return _DEFAULT_IMAGE_SIZE[task]

@@ -220,7 +220,7 @@ def _metadata(config: TrainConfig, task: str, categories: list[str], model: nn.M
 def _portable_name(value: str | None) -> str | None:
     """A weights entry or dataset as a saved card may show it: an entry name as is, a local path by its last
     component only (a model card never carries an absolute local path)."""
-    if value is None or not (os.sep in value or value.startswith(".") or os.path.isdir(value)):
+    if value is None or not tasks.names_a_folder(value):
         return value
     return Path(value).name or value
 
