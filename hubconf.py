@@ -16,10 +16,13 @@ from zoo import (  # noqa: E402  (torch.hub reads `dependencies` first, by conve
     pspnet_resnet18,
     pspnet_resnet50,
     pspnet_resnet101,
+    resnet18_classifier,
     spp_detector_resnet50,
     spp_detector_zf5,
     sppnet_resnet50,
     sppnet_zf5,
+    vgg16_bn_classifier,
+    zf5_classifier,
 )
 
 __all__ = [
@@ -31,4 +34,7 @@ __all__ = [
     "spp_detector_zf5",
     "sppnet_resnet50",
     "sppnet_zf5",
+    "resnet18_classifier",
+    "vgg16_bn_classifier",
+    "zf5_classifier",
 ]

@@ -31,10 +31,11 @@ _METADATA = ("categories", "mean", "std", "input_size", "align_corners", "datase
 
 
 def args_kwargs(config: dict) -> dict:
-    """The builder kwargs the training command set (``-k``), as recorded in the checkpoint."""
+    """The builder kwargs the training command set (``-k``) and the widths, as recorded in the checkpoint."""
     command = config.get("training", {}).get("command", "")
     words = shlex.split(command)
     given = {words[i + 1].split("=", 1)[0] for i, w in enumerate(words[:-1]) if w in ("-k", "--kwarg")}
+    given |= {"width", "trunk_width"}  # set by -k or taken from the backbone entry
     return {k: v for k, v in config["kwargs"].items() if k in given}
 
 
@@ -43,19 +44,33 @@ def main(argv=None) -> int:
     parser.add_argument("checkpoint")
     parser.add_argument("repo", help="repository name {model}.{tag}, e.g. sppnet_zf5.scenes")
     parser.add_argument("--dtype", default=None, choices=["float16", "bfloat16"], help="storage dtype")
+    parser.add_argument("--recipe", default="recipes/train_shipped.sh", help="the recipe named in the model card")
+    parser.add_argument("--eval-size", type=int, default=None,
+                        help="square size the entry is evaluated at (default: the training size)")  # fmt: skip
     args = parser.parse_args(argv)
     checkpoint = Path(args.checkpoint)
     config = hub.load_config(checkpoint)
     model = hub.from_pretrained(checkpoint)  # strict keys, eval mode
     metadata = {k: config[k] for k in _METADATA if k in config}
+    training = config.get("training", {})
+    kwargs = ", ".join(f"{k}={v}" for k, v in sorted(args_kwargs(config).items()))
+    start = (
+        f"fine-tuned from the backbone `{training['weights_backbone']}`" if training.get("weights_backbone")
+        else f"fine-tuned from `{training['weights']}`" if training.get("weights")
+        else "trained from random initialization"
+    )  # fmt: skip
+    data_name = {"scenes": "spp-zoo's scenes (Fashion-MNIST objects composited onto scikit-image photos, "
+                 "`zoo.datasets`)", "trees": "deepforest's annotated aerial photos of trees (NEON)"}  # fmt: skip
     metadata["description"] = (
-        f"{config['architecture']} ({', '.join(f'{k}={v}' for k, v in sorted(args_kwargs(config).items()))}) trained "
-        "from scratch with `python -m zoo train` on spp-zoo's scenes (Fashion-MNIST objects composited onto "
-        "scikit-image photos, `zoo.datasets`); commands in recipes/train_shipped.sh"
+        f"{config['architecture']} ({kwargs}) {start} with `python -m zoo train` on "
+        f"{data_name.get(config.get('dataset', 'scenes'), config.get('dataset'))}; commands in {args.recipe}"
     )
     data = metadata.get("dataset", "scenes")
+    if args.eval_size is not None:
+        metadata["input_size"] = [args.eval_size, args.eval_size]
     size = metadata["input_size"][0] if "input_size" in metadata else None
     dtype = getattr(torch, args.dtype) if args.dtype else None
+    full = evaluate(model, data=data, split="test", image_size=size) if dtype is not None else None
     if dtype is not None:  # measure what is shipped: the weights rounded to the storage dtype
         model.load_state_dict({k: v.to(dtype).to(v.dtype) for k, v in model.state_dict().items()})
     metrics = evaluate(model, data=data, split="test", image_size=size, progress=True)
@@ -74,6 +89,7 @@ def main(argv=None) -> int:
         "file_size_mb": round(weights_file.stat().st_size / 1e6, 3),
         "num_params": sum(p.numel() for p in model.parameters()),
         "metrics": metadata["metrics"],
+        "metrics_fp32": full,
         "task": tasks.task_of(model),
         "training": metadata.get("training"),
     }

@@ -149,7 +149,7 @@ def test_saved_folder_records_its_sha256_is_world_readable_and_verified(tmp_path
     folder = zoo.hub.save_pretrained(tuned, "my-model")
     config = json.loads((folder / "config.json").read_text())
     assert config["sha256"] == sha256(folder / "model.safetensors")
-    assert "metrics" not in config and config["source"] == "fine-tuned from SPPNet_ZF5_Weights.SCENES_V1"
+    assert "metrics" not in config and config["source"] == "fine-tuned from SPPNet_ZF5_Weights.SCENES_V2"
     card = (folder / "README.md").read_text()
     assert "model-index" not in card and "## Results" not in card
     assert str(tmp_path) not in card and 'from_pretrained("path/to/my-model")' in card
@@ -179,11 +179,11 @@ def test_saved_folder_records_its_sha256_is_world_readable_and_verified(tmp_path
     zoo.hub.save_pretrained(tuned, "old-model")
     (tmp_path / "old-model" / "config.json").write_text(json.dumps(old))
     assert zoo.hub.from_pretrained("old-model").zoo_config["architecture"] == "sppnet_zf5"
-    for entry in ("SPPNet_ZF5_Weights.SCENES_V1", "PSPNet_ResNet18_Weights.SCENES_V1"):  # shipped files: pinned
+    for entry in ("SPPNet_ZF5_Weights.SCENES_V2", "PSPNet_ResNet18_Weights.SCENES_V2"):  # shipped files: pinned
         repo = zoo.get_weight(entry).repo
         shipped = Path(zoo.__file__).parent / "weights" / repo
-        assert "sha256" not in json.loads((shipped / "config.json").read_text())
-        assert sha256(shipped / "model.safetensors") == zoo.get_weight(entry).sha256
+        recorded = json.loads((shipped / "config.json").read_text()).get("sha256")
+        assert sha256(shipped / "model.safetensors") == zoo.get_weight(entry).sha256 == recorded
 
 
 def test_save_pretrained_rejects_what_it_cannot_rebuild(tmp_path):

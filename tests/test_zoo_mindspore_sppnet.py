@@ -322,18 +322,20 @@ def test_detector_starts_from_a_classifier_trunk(monkeypatch, tmp_path):
     from huggingface_hub import constants
 
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # the shipped copy, no network
-    entry = zoo.SPPNet_ZF5_Weights.SCENES_V1
+    entry = zoo.SPPNet_ZF5_Weights.SCENES_V2
     detector = zoo.spp_detector_zf5(weights_backbone=entry, trunk_width=0.25, num_classes=3, representation_size=16)
     classifier = entry.get_state_dict()
     for key, value in detector.backbone.state_dict().items():
-        torch.testing.assert_close(value, classifier[f"features.{key}"], rtol=0, atol=0)
+        torch.testing.assert_close(value, classifier[f"features.{key}"].to(value.dtype), rtol=0, atol=0)
     assert detector.backbone.layout == "caffe" and detector.zoo_config["kwargs"]["trunk_layout"] == "caffe"
     with pytest.raises(ValueError, match="trunk_layout='mindspore'"):
         zoo.spp_detector_zf5(weights_backbone=entry, trunk_width=0.25, trunk_layout="mindspore")
-    with pytest.raises(ValueError, match="trunk_width=1.0"):
-        zoo.spp_detector_zf5(weights_backbone=entry)
+    with pytest.raises(ValueError, match="trunk_width=1.0 conflicts"):
+        zoo.spp_detector_zf5(weights_backbone=entry, trunk_width=1.0)
+    derived = zoo.spp_detector_zf5(weights_backbone=entry, num_classes=3, representation_size=16)  # the entry's width
+    assert derived.zoo_config["kwargs"]["trunk_width"] == 0.25
     with pytest.raises(TypeError, match="weights_backbone"):
-        zoo.spp_detector_zf5(weights_backbone=zoo.PSPNet_ResNet18_Weights.SCENES_V1)
+        zoo.spp_detector_zf5(weights_backbone=zoo.PSPNet_ResNet18_Weights.SCENES_V2)
 
 
 def test_detector_trunk_layout_is_recorded_and_rebuilt(tmp_path):
@@ -401,7 +403,7 @@ def test_entry_pins_the_published_file_and_says_what_it_is():
     preprocess = entry.transforms()
     assert isinstance(preprocess, WarpCropPreprocess) and preprocess.resize_size == [256, 256]
     assert preprocess.crop_size == [224, 224] and preprocess.mean == [0.485, 0.456, 0.406]
-    assert zoo.SPPNet_ZF5_Weights.DEFAULT is zoo.SPPNet_ZF5_Weights.SCENES_V1  # the offline default stays
+    assert zoo.SPPNet_ZF5_Weights.DEFAULT is zoo.SPPNet_ZF5_Weights.SCENES_V2  # the offline default stays
     full = zoo.sppnet_zf5(layout="mindspore")  # the one full-size build: 77,037,672 parameters (REFERENCE)
     assert sum(p.numel() for p in full.parameters()) == entry.meta["num_params"] == 77_037_672
 

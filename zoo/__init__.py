@@ -44,14 +44,18 @@ from .models import (
     PSPNet_ResNet18_Weights,
     PSPNet_ResNet50_Weights,
     PSPNet_ResNet101_Weights,
+    ResNet18_Classifier_Weights,
     SPPDetector_ResNet50_Weights,
     SPPDetector_ZF5_Weights,
     SPPNet,
     SPPNet_ResNet50_Weights,
     SPPNet_ZF5_Weights,
     SPPNetDetector,
+    TrunkClassifier,
+    VGG16BN_Classifier_Weights,
     Weights,
     WeightsEnum,
+    ZF5_Classifier_Weights,
     deconvnet_vgg16,
     get_model,
     get_model_builder,
@@ -63,11 +67,14 @@ from .models import (
     pspnet_resnet18,
     pspnet_resnet50,
     pspnet_resnet101,
+    resnet18_classifier,
     set_kernel_path,
     spp_detector_resnet50,
     spp_detector_zf5,
     sppnet_resnet50,
     sppnet_zf5,
+    vgg16_bn_classifier,
+    zf5_classifier,
 )
 
 __all__ = [
@@ -101,6 +108,13 @@ __all__ = [
     "spp_detector_zf5",
     "sppnet_resnet50",
     "sppnet_zf5",
+    "ResNet18_Classifier_Weights",
+    "TrunkClassifier",
+    "VGG16BN_Classifier_Weights",
+    "ZF5_Classifier_Weights",
+    "resnet18_classifier",
+    "vgg16_bn_classifier",
+    "zf5_classifier",
 ]
 
 #: Submodules imported on first access (start-up time), and the former names of two of them.

@@ -140,6 +140,9 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", metavar="ENTRY_OR_DIR",
                    help="fine-tune from this weights entry or checkpoint (classifier layers that do not fit the "
                    "data's classes are re-initialized; the skipped tensors are printed)")  # fmt: skip
+    p.add_argument("--weights-backbone", metavar="ENTRY",
+                   help="start the trunk from this backbone entry, heads fresh (e.g. "
+                   "ResNet18_Classifier_Weights.SCENES_V1; python -m zoo list *_classifier)")  # fmt: skip
     p.add_argument("--epochs", type=int, help="epochs of the whole run (default 10)")
     p.add_argument("--batch-size", type=int, help="global batch size (default 32)")
     p.add_argument("--lr", type=float, help="AdamW peak learning rate (default 1e-3)")
@@ -158,6 +161,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--stop-after", type=int, metavar="EPOCHS",
                    help="stop after this many epochs in total (as if interrupted; resume later)")  # fmt: skip
     p.add_argument("--workers", type=int, help="DataLoader workers (default 0)")
+    p.add_argument("--channels-last", action="store_true", help="channels-last memory format (faster convs)")
+    p.add_argument("--cpu-amp", action="store_true", help="bf16 autocast on the CPU too (faster on AVX-512 BF16)")
+    p.add_argument("--log-every", type=int, metavar="STEPS",
+                   help="also log the mean training loss every STEPS steps to log.jsonl (learning curves)")  # fmt: skip
     p.add_argument("--no-augment", action="store_true", help="no horizontal flips")
     p.add_argument("--no-amp", action="store_true", help="no bf16 autocast on GPU")
     p.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm in data-parallel CUDA runs")

@@ -6,6 +6,15 @@ training or the command line. The preprocessing a weights entry carries lives he
 """
 
 from ._common import kernel_path, set_kernel_path
+from .classifiers import (
+    ResNet18_Classifier_Weights,
+    TrunkClassifier,
+    VGG16BN_Classifier_Weights,
+    ZF5_Classifier_Weights,
+    resnet18_classifier,
+    vgg16_bn_classifier,
+    zf5_classifier,
+)
 from .deconvnet import DeconvNet, DeconvNet_VGG16_Weights, deconvnet_vgg16
 from .detection import (
     SPPDetector_ResNet50_Weights,
@@ -38,6 +47,13 @@ from .registry import (
 from .sppnet import SPPNet, SPPNet_ResNet50_Weights, SPPNet_ZF5_Weights, sppnet_resnet50, sppnet_zf5
 
 __all__ = [
+    "zf5_classifier",
+    "vgg16_bn_classifier",
+    "resnet18_classifier",
+    "ZF5_Classifier_Weights",
+    "VGG16BN_Classifier_Weights",
+    "TrunkClassifier",
+    "ResNet18_Classifier_Weights",
     "DeconvNet",
     "DeconvNet_VGG16_Weights",
     "PSPNet",

@@ -7,6 +7,7 @@ torchvision's builders, so its download cache and hash checks apply.
 from collections import OrderedDict
 from collections.abc import Sequence
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.models import (
     ResNet,
@@ -28,6 +29,7 @@ __all__ = [
     "ZF5",
     "DilatedResNet",
     "DilatedBasicResNet",
+    "VGG16BNEncoder",
     "resnet_trunk",
     "RESNET_WEIGHTS",
     "BASIC_RESNET_WEIGHTS",
@@ -259,8 +261,12 @@ class DilatedBasicResNet(nn.Module):
         dilate_conv2: dilate the second 3x3 conv of each block too (True); mmsegmentation's BasicBlock
             dilates the first only (its second keeps padding 1, dilation 1): False reproduces its R-18/34-D8.
         weights_backbone: torchvision ``ResNet18_Weights`` / ``ResNet34_Weights`` (need width 1.0 and the 7x7 stem).
+        output_stride: 8 (default: layer3/layer4 dilated, as above) or 32 (layer3/layer4 stride 2, no dilation: the
+            classification network whose weights the dilated one takes, as ImageNet ResNets become PSPNet's trunk;
+            same parameter names and shapes).
 
-    ``forward`` returns ``(layer3, layer4)``: (N, 256 * width, H/8, W/8) and (N, 512 * width, H/8, W/8).
+    ``forward`` returns ``(layer3, layer4)``: (N, 256 * width, H/8, W/8) and (N, 512 * width, H/8, W/8) at output
+    stride 8 (H/16 and H/32 at 32).
     """
 
     def __init__(
@@ -272,8 +278,11 @@ class DilatedBasicResNet(nn.Module):
         weights_backbone=None,
         progress: bool = True,
         dilate_conv2: bool = True,
+        output_stride: int = 8,
     ):
         super().__init__()
+        if output_stride not in (8, 32) or isinstance(output_stride, bool):
+            raise ValueError(f"output_stride must be 8 or 32, got {output_stride!r}")
         if not isinstance(dilate_conv2, bool):
             raise TypeError(f"dilate_conv2 must be a bool, got {type(dilate_conv2).__name__}")
         if depth not in _BASIC_LAYERS:
@@ -301,8 +310,11 @@ class DilatedBasicResNet(nn.Module):
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
         layers = []
         for index, (count, channels) in enumerate(zip(_BASIC_LAYERS[depth], planes, strict=True)):
-            stride = 2 if index == 1 else 1  # layer2 halves; layer3/layer4 dilate instead
-            dilation = {2: 2, 3: 4}.get(index, 1)
+            if output_stride == 8:
+                stride = 2 if index == 1 else 1  # layer2 halves; layer3/layer4 dilate instead
+                dilation = {2: 2, 3: 4}.get(index, 1)
+            else:
+                stride, dilation = (1 if index == 0 else 2), 1
             blocks = []
             for b in range(count):
                 downsample = None
@@ -331,6 +343,7 @@ class DilatedBasicResNet(nn.Module):
         self.stem_widths = stem_widths
         self.contract_dilation = contract_dilation
         self.dilate_conv2 = dilate_conv2
+        self.output_stride = output_stride
         self.out_channels = planes[3]
         self.aux_channels = planes[2]
 
@@ -340,3 +353,31 @@ class DilatedBasicResNet(nn.Module):
         c3 = self.layer3(x)
         c4 = self.layer4(c3)
         return c3, c4
+
+
+# (input, output) channels of VGG-16's 3x3 convs per stage, paper widths.
+_VGG16_STAGES = (((3, 64), (64, 64)), ((64, 128), (128, 128)), ((128, 256), (256, 256), (256, 256)),
+                 ((256, 512), (512, 512), (512, 512)), ((512, 512), (512, 512), (512, 512)))  # fmt: skip
+
+
+def _vgg_scaled(channels: int, width: float) -> int:
+    return channels if channels == 3 else _scaled(channels, width)
+
+
+class VGG16BNEncoder(nn.ModuleList):
+    """VGG-16-BN's 13 conv+BN+ReLU layers in 5 stages (``[s][b]`` = block ``b`` of stage ``s``, each a torchvision
+    ``Conv2dNormActivation``: keys ``{s}.{b}.0.weight`` (conv, no bias), ``{s}.{b}.1.*`` (BN)), every width scaled by
+    ``width``. ``forward`` runs the stages with a 2x2 max pooling after each (N, 512 * width, H/32, W/32); the
+    DeconvNet runs them itself to keep the pooling switches."""
+
+    def __init__(self, width: float = 1.0):
+        super().__init__(
+            [nn.Sequential(*[Conv2dNormActivation(_vgg_scaled(i, width), _vgg_scaled(o, width), 3) for i, o in stage])
+             for stage in _VGG16_STAGES]
+        )  # fmt: skip
+        self.out_channels = _vgg_scaled(512, width)
+
+    def forward(self, x: Tensor) -> Tensor:
+        for stage in self:
+            x = F.max_pool2d(stage(x), 2, 2)
+        return x

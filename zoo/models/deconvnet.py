@@ -22,6 +22,8 @@ from torchvision.models import VGG16_BN_Weights, vgg16_bn
 from torchvision.ops import Conv2dNormActivation
 
 from ._common import check_image_batch, init_conv_bn
+from .backbones import VGG16BNEncoder
+from .classifiers import VGG16BN_Classifier_Weights, backbone_kwargs, is_backbone_entry, load_backbone, resolve
 from .presets import ImagePreprocess, scene_weights_meta
 from .registry import Weights, WeightsEnum, load_weights, override_num_classes, register_model, verify_weights
 
@@ -43,9 +45,7 @@ def _max_unpool(x: Tensor, switches: Tensor, size: list[int]) -> Tensor:
     return planes.scatter_(2, switches.flatten(2), x.flatten(2)).view(n, c, size[0], size[1])
 
 
-# (input, output) channels of the 3x3 convs per stage, paper widths.
-_ENCODER = (((3, 64), (64, 64)), ((64, 128), (128, 128)), ((128, 256), (256, 256), (256, 256)),
-            ((256, 512), (512, 512), (512, 512)), ((512, 512), (512, 512), (512, 512)))  # fmt: skip
+# (input, output) channels of the 3x3 deconvs per decoder stage, paper widths.
 _DECODER = (((512, 512), (512, 512), (512, 512)), ((512, 512), (512, 512), (512, 256)),
             ((256, 256), (256, 256), (256, 128)), ((128, 128), (128, 64)), ((64, 64), (64, 64)))  # fmt: skip
 
@@ -86,9 +86,7 @@ class DeconvNet(nn.Module):
         if not (isinstance(width, (int, float)) and 0 < width <= 1):
             raise ValueError(f"width must be in (0, 1], got {width!r}")
         s = lambda c: _scaled(c, width)
-        self.encoder = nn.ModuleList(
-            [nn.Sequential(*[Conv2dNormActivation(s(i), s(o), 3) for i, o in stage]) for stage in _ENCODER]
-        )
+        self.encoder = VGG16BNEncoder(width)
         fc = s(fc_channels)
         self.fc6 = Conv2dNormActivation(s(512), fc, 7, padding=0)
         self.fc7 = Conv2dNormActivation(fc, fc, 1)
@@ -179,8 +177,8 @@ def deconvnet_vgg16(
     weights: DeconvNet_VGG16_Weights | None = None,
     progress: bool = True,
     num_classes: int | None = None,
-    weights_backbone: VGG16_BN_Weights | None = None,
-    width: float = 1.0,
+    weights_backbone: VGG16_BN_Weights | VGG16BN_Classifier_Weights | None = None,
+    width: float | None = None,
     **kwargs,
 ) -> DeconvNet:
     """DeconvNet on VGG-16-BN (Noh et al., 2015). Inputs of at least 224x224 (smaller raise a ValueError).
@@ -189,18 +187,33 @@ def deconvnet_vgg16(
         weights: a :class:`DeconvNet_VGG16_Weights` entry or None.
         progress: show a download progress bar.
         num_classes: output classes (default 21, PASCAL VOC).
-        weights_backbone: torchvision ``VGG16_BN_Weights`` (ImageNet) for the 13 encoder convs and fc6/fc7.
-        width: channel multiplier (1.0 = the paper; smaller only for quick tests).
+        weights_backbone: the zoo's pretrained encoder, a
+            :class:`~zoo.models.classifiers.VGG16BN_Classifier_Weights` entry (the encoder is built at its width and
+            loads every ``features.*`` tensor strictly; fc6/fc7 and the decoder start fresh), or torchvision's
+            ``VGG16_BN_Weights`` (ImageNet) for the 13 encoder convs and fc6/fc7 (``width=1.0``). Ignored when
+            ``weights`` is given.
+        width: channel multiplier (default: that of a zoo ``weights_backbone``, else 1.0 = the paper).
         **kwargs: :class:`DeconvNet` options (``fc_channels``).
     """
     weights = verify_weights(weights, DeconvNet_VGG16_Weights, "deconvnet_vgg16")
+    own_backbone = None
+    if is_backbone_entry(weights_backbone, "vgg16_bn"):
+        own_backbone = verify_weights(weights_backbone, VGG16BN_Classifier_Weights, "deconvnet_vgg16",
+                                      "weights_backbone")  # fmt: skip
+        weights_backbone = None
     weights_backbone = verify_weights(weights_backbone, VGG16_BN_Weights, "deconvnet_vgg16", "weights_backbone")
     if weights is not None:
-        weights_backbone = None
+        weights_backbone = own_backbone = None
+    if own_backbone is not None:
+        width = resolve(width, backbone_kwargs(own_backbone, progress).get("width"), 1.0, "width", own_backbone)
+    width = 1.0 if width is None else width
     if weights_backbone is not None and width != 1.0:
         raise ValueError(f"VGG-16 weights fit width=1.0 only, got width={width!r} with weights_backbone")
     num_classes = override_num_classes(num_classes, weights, default=21)
     model = DeconvNet(num_classes, width, **kwargs)
     if weights_backbone is not None:
         model.load_vgg16_bn(vgg16_bn(weights=weights_backbone, progress=progress))
+    if own_backbone is not None:
+        load_backbone(model.encoder, own_backbone, progress)
+    model._zoo_resolved_kwargs = {"width": width}  # config.json rebuilds this network
     return load_weights(model, weights, progress)

@@ -32,6 +32,10 @@ Schema of :attr:`Weights.meta` (every key optional unless a builder needs it):
   ``input_size`` (e.g. ImageNet's 256 x 256 -> 224): the (H, W) of the warp.
 - ``trunk_layout`` (str): the ZF-5 layout the weights were trained with (``"caffe"`` when absent;
   ``"mindspore"``), see :class:`zoo.models.backbones.ZF5`.
+- ``storage_dtype`` (str): the dtype of the tensors in the file when it is not float32 (``"float16"``); a
+  model loads them into its own dtype, and the metrics are those of the stored weights.
+- ``_backbone`` (str): for a trunk classifier (:mod:`zoo.models.classifiers`), its trunk and the families it
+  starts through ``weights_backbone=``.
 """
 
 from __future__ import annotations

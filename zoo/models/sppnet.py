@@ -18,6 +18,7 @@ from kernels import reference
 
 from ._common import check_image_batch
 from .backbones import RESNET_WEIGHTS, ZF5, resnet_trunk
+from .classifiers import ZF5_Classifier_Weights, backbone_kwargs, load_backbone, resolve
 from .presets import IMAGENET_MEAN, IMAGENET_STD, ImagePreprocess, WarpCropPreprocess, scene_weights_meta
 from .registry import Weights, WeightsEnum, load_weights, override_num_classes, register_model, verify_weights
 
@@ -140,27 +141,34 @@ class SPPNet_ZF5_Weights(WeightsEnum):
     (``meta["published_metrics"]``), not re-measured here. Apache-2.0, for research and education purposes
     (MindSpore's note). Preprocessing: :class:`~zoo.models.presets.WarpCropPreprocess` (warp 256 x 256, crop 224).
 
-    ``SCENES_V1``: a compact SPP-net (``width=0.25``: ZF-5 at a quarter of its channels, fc6/fc7 of 256; 1.1 M
-    parameters), the 10 Fashion-MNIST classes of :class:`zoo.data.SceneClassification`, trained from scratch
-    on the CPU with multi-size training (48, 64, 80 in turn); metrics at 64 x 64 (any size >= 23 works: see the
-    README's single- vs multi-size table).
+    ``SCENES_V2``: a compact SPP-net (``width=0.25``: ZF-5 at a quarter of its channels, fc6/fc7 of 256; 1.1 M
+    parameters), the 10 Fashion-MNIST classes of :class:`zoo.data.SceneClassification`, fine-tuned on the CPU from the
+    pretrained ZF-5 (:class:`~zoo.models.classifiers.ZF5_Classifier_Weights` ``SCENES_V1``) with multi-size training
+    (80, 96, 112 in turn), as the paper trains on ImageNet; metrics at 128 x 128, its best test size (any size >= 23
+    works: see the README's single- vs multi-size table); stored in fp16. Its trunk starts the detectors
+    (``spp_detector_zf5``). It replaces ``SCENES_V1`` (trained from scratch: acc@1 32.2), whose file no longer
+    ships.
     """
 
-    SCENES_V1 = Weights(
+    SCENES_V2 = Weights(
         repo="sppnet_zf5.scenes",
-        revision="v1",
-        sha256="ca2dc37968b40dd436675eae8263a5cbd5082e6dbbd37ac791d2ab43e5dbca42",
-        transforms=partial(ImagePreprocess, 64),
+        revision="v2",
+        sha256="ba89fef6a79392eab0ea23eb5960bbdd333f5952ee7fd31582a902c2d5f3ca86",
+        transforms=partial(ImagePreprocess, 128),
         meta=scene_weights_meta(
             task="classification",
             num_params=1123626,
-            file_size=4.496,
-            metrics={"acc@1": 32.2, "acc@5": 86.6},
+            file_size=2.249,
+            metrics={"acc@1": 67.6, "acc@5": 98.2},
             min_size=(ZF5.MIN_INPUT_SIZE, ZF5.MIN_INPUT_SIZE),
-            input_size=(64, 64),
-            command="python -m zoo train sppnet_zf5 -k width=0.25 -k representation_size=256 --epochs 8 "
-            "--batch-size 32 --image-size 64 --multi-size 48,64,80 --lr 3e-4",
-            time_s=1486.3,
+            input_size=(128, 128),
+            command="python -m zoo train sppnet_zf5 --weights-backbone ZF5_Classifier_Weights.SCENES_V1 "
+            "-k representation_size=256 --epochs 3 --limit 20000 --batch-size 64 --image-size 96 --lr 1e-3 "
+            "--log-every 50 --val-size 500 --multi-size 80,96,112 --seed 0",
+            time_s=215.5,
+            source="fine-tuned by spp-zoo (python -m zoo train) from ZF5_Classifier_Weights.SCENES_V1 on zoo.data' "
+            "classification view",
+            storage_dtype="float16",
         ),
     )
     IMAGENET1K_MINDSPORE = Weights(
@@ -171,7 +179,7 @@ class SPPNet_ZF5_Weights(WeightsEnum):
         transforms=partial(WarpCropPreprocess, crop_size=224, resize_size=(256, 256)),
         meta=_mindspore_imagenet_meta(),
     )
-    DEFAULT = SCENES_V1  # the offline main job: shipped with the package
+    DEFAULT = SCENES_V2  # the offline main job: shipped with the package
 
 
 class SPPNet_ResNet50_Weights(WeightsEnum):
@@ -184,9 +192,9 @@ def sppnet_zf5(
     weights: SPPNet_ZF5_Weights | None = None,
     progress: bool = True,
     num_classes: int | None = None,
-    weights_backbone=None,
-    width: float = 1.0,
-    layout: str = "caffe",
+    weights_backbone: ZF5_Classifier_Weights | None = None,
+    width: float | None = None,
+    layout: str | None = None,
     **kwargs,
 ) -> SPPNet:
     """SPP-net classifier on the ZF-5 trunk: conv5 (256 ch) -> SPP {6,3,2,1} (12,800-d) -> fc6/fc7 4096 -> classes.
@@ -198,20 +206,32 @@ def sppnet_zf5(
         weights: a :class:`SPPNet_ZF5_Weights` entry or None.
         progress: show a download progress bar.
         num_classes: classifier outputs (default 1000, ImageNet).
-        weights_backbone: must be None (no ImageNet ZF-5 weights exist in torchvision).
-        width: trunk channel multiplier (1.0 = the paper; smaller only for quick tests).
-        layout: the trunk's layout (:class:`~zoo.models.backbones.ZF5`): ``"caffe"`` (the paper's ZF-5) or
-            ``"mindspore"`` (MindSpore's SppNet, that of ``IMAGENET1K_MINDSPORE``).
+        weights_backbone: a :class:`~zoo.models.classifiers.ZF5_Classifier_Weights` entry (the zoo's pretrained
+            ZF-5): the trunk is built at its width and layout and loads every ``features.*`` tensor of it
+            strictly; the SPP head starts fresh. Ignored when ``weights`` is given.
+        width: trunk channel multiplier (default: that of ``weights_backbone``, else 1.0 = the paper).
+        layout: the trunk's layout (:class:`~zoo.models.backbones.ZF5`): ``"caffe"`` (the paper's ZF-5; the
+            default unless ``weights_backbone`` says otherwise) or ``"mindspore"`` (MindSpore's SppNet, that of
+            ``IMAGENET1K_MINDSPORE``).
         **kwargs: :class:`SPPNet` options (``levels``, ``representation_size``, ``dropout``).
     """
     weights = verify_weights(weights, SPPNet_ZF5_Weights, "sppnet_zf5")
+    weights_backbone = verify_weights(weights_backbone, ZF5_Classifier_Weights, "sppnet_zf5", "weights_backbone")
+    if weights is not None:
+        weights_backbone = None
     if weights_backbone is not None:
-        raise ValueError(f"sppnet_zf5 has no pretrained backbone weights; got weights_backbone={weights_backbone!r}")
+        layout = resolve(layout, ZF5.layout_of(weights_backbone), None, "layout", weights_backbone)
+        width = resolve(width, backbone_kwargs(weights_backbone, progress).get("width"), 1.0, "width", weights_backbone)
+    width = 1.0 if width is None else width
+    layout = "caffe" if layout is None else layout
     if weights is not None and ZF5.layout_of(weights) != layout:
         raise ValueError(f"{weights!r} needs layout={ZF5.layout_of(weights)!r}, got layout={layout!r}")
     num_classes = override_num_classes(num_classes, weights, default=1000)
     trunk = ZF5(width, layout=layout)
+    if weights_backbone is not None:
+        load_backbone(trunk, weights_backbone, progress)
     model = SPPNet(trunk, num_classes, min_input_size=trunk.min_input_size, **kwargs)
+    model._zoo_resolved_kwargs = {"width": width, "layout": layout}  # config.json rebuilds this trunk
     return load_weights(model, weights, progress)
 
 
