@@ -233,8 +233,8 @@ def make_config(dry_run: bool, budget_s: float | None) -> Config:
             det_kwargs={"min_size": 64, "max_size": 96, "rpn_pre_nms_top_n_test": 100, "rpn_post_nms_top_n_test": 20},
             infer_iters=1, infer_seconds=0.5, train_kwargs={"width": 0.25, "representation_size": 256},
             train_batch=4, train_size=64, train_delta=8, train_steps=3,
-            retrain_overrides={"--epochs": "1", "--limit": "8", "--batch-size": "4"}, retrain_min_s=4.0,
-            memcheck_min_s=4.0,
+            retrain_overrides={"--epochs": "1", "--limit": "8", "--batch-size": "4", "--val-size": "0"},
+            retrain_min_s=4.0, memcheck_min_s=4.0,
         )  # fmt: skip
     budget = 420.0 if budget_s is None else budget_s
     scale = budget / 420.0

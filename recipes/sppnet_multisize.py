@@ -52,6 +52,9 @@ def main(argv=None) -> int:
         for seed in seeds:
             for cell, extra in CELLS.items():
                 output = run_dir(base, cell, seed)
+                if (output / "training_state.pt").is_file():  # e.g. the shipped run, trained by train_shipped.sh
+                    print(f"{output}: already trained, kept", file=sys.stderr)
+                    continue
                 command = [sys.executable, "-m", "zoo", "train", *COMMON, *extra, "--seed", str(seed),
                            "--output", str(output)]  # fmt: skip
                 subprocess.run(command, cwd=ROOT, check=True)

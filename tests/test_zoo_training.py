@@ -287,7 +287,7 @@ def test_predict_all_writes_a_picture_per_entry_and_example(tmp_path):
     written = predict_all(tmp_path).written
     scenes = len(list(EXAMPLES_DIR.glob("scene_*.png")))
     classification = len(list(EXAMPLES_DIR.glob("classification_*.png")))
-    expected = sum(classification if zoo.get_model_task(name) == "classification" else scenes
+    expected = sum(classification if zoo.models.get_model_task(name) == "classification" else scenes
                    for name, _ in shipped_entries())  # fmt: skip
     assert len(written) == expected
     for path in written:

@@ -89,8 +89,9 @@ class TrainConfig:
         log_every: also log the mean training loss of every ``log_every`` steps to ``log.jsonl`` (0: per epoch only).
         workers: DataLoader worker processes.
         amp: bf16 autocast on CUDA.
-        cpu_amp: bf16 autocast on the CPU too (off by default; 1.2-1.7x faster steps on a CPU with AVX-512 BF16,
-            measured by ``recipes/cpu_speed.py``).
+        cpu_amp: bf16 autocast on the CPU too (off by default). On a CPU with AVX-512 BF16 it made the BatchNorm
+            networks' steps 1.1-1.5x faster, 1.6-1.9x with ``channels_last``, and ZF-5's slower
+            (``recipes/cpu_speed.py``).
         sync_bn: convert BatchNorm to SyncBatchNorm in data-parallel CUDA runs.
         output: checkpoint directory.
         command: the command line recorded in the model card.
