@@ -182,7 +182,7 @@ def test_recipe_runs_put_the_shipped_entries_first():
     runs = gpu_run.recipe_runs()
     assert [r["model"] for r in runs][:3] == ["sppnet_zf5", "spp_detector_zf5", "pspnet_resnet18"]
     assert [r["entry"] for r in runs][:3] == ["sppnet_zf5.scenes", "spp_detector_zf5.scenes", "pspnet_resnet18.scenes"]
-    assert all(r["entry"] is None for r in runs[3:]) and runs[-1]["name"] == "deconvnet_vgg16"
+    assert all(r["entry"] is None for r in runs[3:]) and runs[-1]["name"] == "pspnet_resnet18_scratch"
     for run in runs:  # every command is one zoo train call the GPU run can replay (no shell variables)
         assert not any("$" in a for a in run["args"]), run["args"]
     args = gpu_run._override(runs[0]["args"], {"--epochs": "1", "--limit": "8"}, "/tmp/x")
