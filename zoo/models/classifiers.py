@@ -299,11 +299,17 @@ BACKBONE_ENUMS = {"zf5": ZF5_Classifier_Weights, "resnet18": ResNet18_Classifier
                   "vgg16_bn": VGG16BN_Classifier_Weights}  # fmt: skip
 
 
-def is_backbone_entry(weights: Any, kind: str) -> bool:
-    """Whether ``weights`` names an entry of the trunk classifier enum of ``kind`` (a member, or a string
-    ``"EnumName.ENTRY"`` with that enum's name)."""
+def split_backbone(weights_backbone: Any, kind: str, other_enum: type, arch: str) -> tuple[Any, Any]:
+    """``weights_backbone`` of a family builder as (entry of the trunk classifier enum of ``kind``, entry of
+    ``other_enum``): the first when it is one (a member, or a string ``"EnumName.ENTRY"`` with that enum's name),
+    else the second (torchvision's enum, or ``SPPNet_ZF5_Weights`` for the detector); None gives (None, None). A
+    member of any other enum is a TypeError naming the argument."""
     enum_cls = BACKBONE_ENUMS[kind]
-    return isinstance(weights, enum_cls) or (isinstance(weights, str) and weights.startswith(enum_cls.__name__ + "."))
+    if isinstance(weights_backbone, enum_cls) or (
+        isinstance(weights_backbone, str) and weights_backbone.startswith(enum_cls.__name__ + ".")
+    ):
+        return verify_weights(weights_backbone, enum_cls, arch, "weights_backbone"), None
+    return None, verify_weights(weights_backbone, other_enum, arch, "weights_backbone")
 
 
 def backbone_kwargs(entry: WeightsEnum, progress: bool = True) -> dict[str, Any]:

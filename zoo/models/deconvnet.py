@@ -23,7 +23,7 @@ from torchvision.ops import Conv2dNormActivation
 
 from ._common import check_image_batch, init_conv_bn
 from .backbones import VGG16BNEncoder
-from .classifiers import VGG16BN_Classifier_Weights, backbone_kwargs, is_backbone_entry, load_backbone, resolve
+from .classifiers import VGG16BN_Classifier_Weights, backbone_kwargs, load_backbone, resolve, split_backbone
 from .presets import ImagePreprocess, scene_weights_meta
 from .registry import Weights, WeightsEnum, load_weights, override_num_classes, register_model, verify_weights
 
@@ -196,12 +196,7 @@ def deconvnet_vgg16(
         **kwargs: :class:`DeconvNet` options (``fc_channels``).
     """
     weights = verify_weights(weights, DeconvNet_VGG16_Weights, "deconvnet_vgg16")
-    own_backbone = None
-    if is_backbone_entry(weights_backbone, "vgg16_bn"):
-        own_backbone = verify_weights(weights_backbone, VGG16BN_Classifier_Weights, "deconvnet_vgg16",
-                                      "weights_backbone")  # fmt: skip
-        weights_backbone = None
-    weights_backbone = verify_weights(weights_backbone, VGG16_BN_Weights, "deconvnet_vgg16", "weights_backbone")
+    own_backbone, weights_backbone = split_backbone(weights_backbone, "vgg16_bn", VGG16_BN_Weights, "deconvnet_vgg16")
     if weights is not None:
         weights_backbone = own_backbone = None
     if own_backbone is not None:

@@ -44,7 +44,7 @@ from kernels import reference
 
 from . import nms as _nms
 from .backbones import RESNET_WEIGHTS, ZF5, resnet_trunk
-from .classifiers import ZF5_Classifier_Weights, backbone_kwargs, is_backbone_entry, load_backbone, resolve
+from .classifiers import ZF5_Classifier_Weights, backbone_kwargs, load_backbone, resolve, split_backbone
 from .presets import DetectionPreprocess, scene_weights_meta
 from .registry import Weights, WeightsEnum, load_weights, override_num_classes, register_model, verify_weights
 from .sppnet import SPPNet_ZF5_Weights
@@ -445,10 +445,8 @@ def spp_detector_zf5(
     """
     arch = "spp_detector_zf5"
     weights = verify_weights(weights, SPPDetector_ZF5_Weights, arch)
-    if is_backbone_entry(weights_backbone, "zf5"):
-        weights_backbone = verify_weights(weights_backbone, ZF5_Classifier_Weights, arch, "weights_backbone")
-    else:
-        weights_backbone = verify_weights(weights_backbone, SPPNet_ZF5_Weights, arch, "weights_backbone")
+    trunk_entry, classifier_entry = split_backbone(weights_backbone, "zf5", SPPNet_ZF5_Weights, arch)
+    weights_backbone = trunk_entry if trunk_entry is not None else classifier_entry  # both keep the trunk as features.*
     if weights is not None:
         weights_backbone = None
     if weights_backbone is not None:

@@ -36,7 +36,7 @@ from .backbones import (
     DilatedResNet,
     _scaled,
 )
-from .classifiers import ResNet18_Classifier_Weights, backbone_kwargs, is_backbone_entry, load_backbone, resolve
+from .classifiers import ResNet18_Classifier_Weights, backbone_kwargs, load_backbone, resolve, split_backbone
 from .mmseg_weights import mmseg_pspnet
 from .presets import ImagePreprocess, scene_weights_meta
 from .registry import Weights, WeightsEnum, load_weights, override_num_classes, register_model, verify_weights
@@ -460,12 +460,8 @@ def pspnet_resnet18(
             ``head_channels``, ``aux_channels``, ``dropout``.
     """
     weights = verify_weights(weights, PSPNet_ResNet18_Weights, "pspnet_resnet18")
-    own_backbone = None
-    if is_backbone_entry(weights_backbone, "resnet18"):
-        own_backbone = verify_weights(weights_backbone, ResNet18_Classifier_Weights, "pspnet_resnet18",
-                                      "weights_backbone")  # fmt: skip
-        weights_backbone = None
-    weights_backbone = verify_weights(weights_backbone, BASIC_RESNET_WEIGHTS[18], "pspnet_resnet18", "weights_backbone")
+    own_backbone, weights_backbone = split_backbone(weights_backbone, "resnet18", BASIC_RESNET_WEIGHTS[18],
+                                                    "pspnet_resnet18")  # fmt: skip
     if weights is not None:
         weights_backbone = own_backbone = None
         aux_loss = True if aux_loss is None else aux_loss
