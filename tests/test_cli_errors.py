@@ -277,9 +277,12 @@ def test_resume_refuses_contradicting_settings_and_reports_a_complete_run(capsys
         ),  # fmt: skip
         (["--lr", "0.01"], "--resume runs/a: --lr 0.01 contradicts the run's --lr 0.001"),
         (["--no-augment"], "--resume runs/a: --no-augment contradicts the run, which had augment=True"),
+        (["--rotate"], "--resume runs/a: --rotate contradicts the run, which had rotate=False"),
         (["-o", "runs/b"], "--resume runs/a: --output runs/b contradicts it (a resumed run continues in runs/a)"),
     ]:
         assert error_line(capsys, "train", "sppnet_zf5", "--resume", "runs/a", *args) == message
+    message = error_line(capsys, "train", *TRAIN, "--rotate", "--no-augment")
+    assert message == "rotate is an augmentation: it contradicts augment=False (--no-augment)"
     message = error_line(capsys, "train", "pspnet_resnet18", "--resume", "runs/a")
     assert message == "--resume runs/a holds a sppnet_zf5 run, not pspnet_resnet18 (another architecture)"
     assert (Path("runs/a") / "model.safetensors").read_bytes() == before  # refused before any work

@@ -119,6 +119,75 @@ def test_a_few_training_steps_lower_the_loss(name):
     assert sum(tail) / len(tail) < 0.9 * losses[0], losses
 
 
+# ------------------------------------------------------------------------------------------ augmentation
+class _OneObject(torch.utils.data.Dataset):
+    """A 30x50 image with one off-centre rectangle, as a classification, segmentation or detection item."""
+
+    def __init__(self, task: str):
+        self.task = task
+
+    def __len__(self) -> int:
+        return 64
+
+    def __getitem__(self, index):
+        image = torch.zeros(3, 30, 50, dtype=torch.uint8)
+        image[0, 5:12, 20:41] = 255
+        image[1, 5, 20] = 255  # marks a corner: the eight symmetries give eight different images
+        if self.task == "detection":
+            return image, {"boxes": torch.tensor([[20.0, 5.0, 41.0, 12.0]]), "labels": torch.tensor([1])}
+        if self.task == "segmentation":
+            return image, (image[0] > 0).long()
+        return image, 3
+
+
+def _extent(mask: torch.Tensor) -> list[int]:
+    rows, cols = mask.any(1).nonzero().flatten(), mask.any(0).nonzero().flatten()
+    return [int(cols[0]), int(rows[0]), int(cols[-1]) + 1, int(rows[-1]) + 1]
+
+
+@pytest.mark.parametrize("task", ["classification", "segmentation", "detection"])
+def test_rotate_draws_all_eight_symmetries_and_moves_targets_along(task):
+    samples = tasks.TrainSamples(_OneObject(task), task, seed=0, augment=True, rotate=True)
+    seen = set()
+    for epoch in range(2):
+        samples.set_epoch(epoch)
+        for index in range(len(samples)):
+            image, target = samples[index]
+            seen.add((tuple(image.shape), tuple(image[1].nonzero().flatten().tolist())))
+            if task == "detection":
+                assert target["boxes"][0].tolist() == _extent(image[0] > 0)
+                assert target["labels"].tolist() == [1]
+            elif task == "segmentation":
+                assert torch.equal(target, (image[0] > 0).long())
+            else:
+                assert target == 3
+    assert len(seen) == 8
+    again = tasks.TrainSamples(_OneObject(task), task, seed=0, augment=True, rotate=True)
+    again.set_epoch(1)
+    assert all(torch.equal(again[i][0], samples[i][0]) for i in range(8))  # seeded per (seed, epoch, index)
+
+
+def test_rotate_keeps_the_flips_of_a_run_without_it():
+    """Adding rotate to a seed's run keeps its flip draws: an item is mirrored iff the run without rotate flips it."""
+    base = _OneObject("classification")[0][0]
+    plain = tasks.TrainSamples(_OneObject("detection"), "detection", seed=3)
+    rotated = tasks.TrainSamples(_OneObject("detection"), "detection", seed=3, rotate=True)
+    flips = [not torch.equal(plain[index][0], base) for index in range(32)]
+    assert 0 < sum(flips) < 32
+    assert flips == [_is_mirrored(rotated[index][0]) for index in range(32)]
+
+
+def _is_mirrored(image: torch.Tensor) -> bool:
+    """Whether ``image`` is a mirror image of _OneObject's (a rotation of its horizontal flip)."""
+    base = _OneObject("classification")[0][0]
+    return not any(torch.equal(torch.rot90(base, k, dims=(-2, -1)), image) for k in range(4))
+
+
+def test_rotate_needs_augment(tmp_path):
+    with pytest.raises(ValueError, match="rotate"):
+        train(_classifier_config(tmp_path, rotate=True, augment=False))
+
+
 # ---------------------------------------------------------------------------------- resume, torchrun
 def _classifier_config(output: Path, **overrides) -> TrainConfig:
     settings = dict(model="sppnet_zf5", kwargs=dict(TINY_CLASSIFIER), epochs=2, batch_size=8, limit=32,

@@ -166,6 +166,7 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--log-every", type=int, metavar="STEPS",
                    help="also log the mean training loss every STEPS steps to log.jsonl (learning curves)")  # fmt: skip
     p.add_argument("--no-augment", action="store_true", help="no horizontal flips")
+    p.add_argument("--rotate", action="store_true", help="also random quarter turns (overhead imagery: --data trees)")
     p.add_argument("--no-amp", action="store_true", help="no bf16 autocast on GPU")
     p.add_argument("--sync-bn", action="store_true", help="SyncBatchNorm in data-parallel CUDA runs")
     p.set_defaults(func=run_train)

@@ -8,10 +8,11 @@ Fashion-MNIST scenes; ``data="trees"``: deepforest's aerial trees, detection onl
 
 Preprocessing is the weights entries' (:mod:`zoo.models.presets`): images are resized to a fixed square
 ``image_size`` (classifiers and segmenters; the detector resizes itself), scaled to [0, 1] and
-normalized with the ImageNet mean and standard deviation. The only training augmentation, a horizontal
-flip, is drawn from a generator seeded by ``(seed, epoch, index)``, so a sample's augmentation does not
-depend on the number of processes, the data loader workers or what ran before (resume and
-data-parallel runs see exactly the same samples).
+normalized with the ImageNet mean and standard deviation. The training augmentation, a horizontal flip
+(and with ``rotate`` a rotation by a multiple of 90 degrees after it: together the eight symmetries of a
+square, for overhead imagery), is drawn from a generator seeded by ``(seed, epoch, index)``, so a sample's
+augmentation does not depend on the number of processes, the data loader workers or what ran before
+(resume and data-parallel runs see exactly the same samples).
 
 Metrics are torchmetrics': top-1/top-5 accuracy (``MulticlassAccuracy``), mIoU
 (``MulticlassJaccardIndex``, macro), mean accuracy (``MulticlassAccuracy``, macro) and pixel accuracy
@@ -132,13 +133,15 @@ def _flip_generator(seed: int, epoch: int, index: int) -> torch.Generator:
 
 
 class TrainSamples(torch.utils.data.Dataset):
-    """A raw dataset with the deterministic flip augmentation of epoch :meth:`set_epoch` (see module doc).
+    """A raw dataset with the deterministic augmentation of epoch :meth:`set_epoch` (see module doc): a
+    horizontal flip and, with ``rotate``, then ``k`` counter-clockwise quarter turns (k uniform in 0..3).
 
-    Items are (image uint8 (3, H, W), target) with the target flipped along: a label, a mask, or a
+    Items are (image uint8 (3, H, W), target) with the target transformed along: a label, a mask, or a
     detection target dict."""
 
-    def __init__(self, dataset, task: str, seed: int, augment: bool = True):
+    def __init__(self, dataset, task: str, seed: int, augment: bool = True, rotate: bool = False):
         self.dataset, self.task, self.seed, self.augment = dataset, task, int(seed), augment
+        self.rotate = bool(rotate) and augment
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -150,21 +153,49 @@ class TrainSamples(torch.utils.data.Dataset):
     def __getitem__(self, index: int):
         image, target = self.dataset[index]
         image = torch.as_tensor(image)
-        flip = self.augment and bool(torch.rand((), generator=_flip_generator(self.seed, self.epoch, index)) < 0.5)
-        if not flip:
+        if not self.augment:
             return image, target
-        image = image.flip(-1)
-        if self.task == "segmentation":
-            target = torch.as_tensor(target).flip(-1)
-        elif self.task == "detection":
-            width = image.shape[-1]
-            boxes = torch.as_tensor(target["boxes"]).clone()
-            boxes[:, [0, 2]] = width - boxes[:, [2, 0]]
-            flipped = {"boxes": boxes, "labels": target["labels"]}  # (instance masks are not trained on)
-            if "iscrowd" in target:
-                flipped["iscrowd"] = target["iscrowd"]
-            target = flipped
+        generator = _flip_generator(self.seed, self.epoch, index)
+        flip = bool(torch.rand((), generator=generator) < 0.5)
+        turns = int(torch.randint(4, (), generator=generator)) if self.rotate else 0
+        if flip:
+            image, target = image.flip(-1), _flip_target(self.task, target, image.shape[-1])
+        if turns:
+            image, target = _rotate(self.task, image, target, turns)
         return image, target
+
+
+def _flip_target(task: str, target, width: int):
+    if task == "segmentation":
+        return torch.as_tensor(target).flip(-1)
+    if task != "detection":
+        return target
+    boxes = torch.as_tensor(target["boxes"]).clone()
+    boxes[:, [0, 2]] = width - boxes[:, [2, 0]]
+    return _with_boxes(target, boxes)
+
+
+def _with_boxes(target: dict, boxes: Tensor) -> dict:
+    out = {"boxes": boxes, "labels": target["labels"]}  # (instance masks are not trained on)
+    if "iscrowd" in target:
+        out["iscrowd"] = target["iscrowd"]
+    return out
+
+
+def _rotate(task: str, image: Tensor, target, turns: int):
+    """``turns`` counter-clockwise quarter turns of an image (3, H, W) and its target."""
+    rotated = torch.rot90(image, turns, dims=(-2, -1))
+    if task == "segmentation":
+        return rotated, torch.rot90(torch.as_tensor(target), turns, dims=(-2, -1))
+    if task != "detection":
+        return rotated, target
+    boxes = torch.as_tensor(target["boxes"]).clone().float().reshape(-1, 4)
+    height, width = image.shape[-2:]
+    for _ in range(turns):  # (x, y) -> (y, width - x); the new width is the old height
+        x1, y1, x2, y2 = boxes.unbind(-1)
+        boxes = torch.stack([y1, width - x2, y2, width - x1], dim=-1)
+        height, width = width, height
+    return rotated, _with_boxes(target, boxes)
 
 
 def prepare_batch(task: str, images: list[Tensor], targets: list[Any], image_size: int | None, device: torch.device):

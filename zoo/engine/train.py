@@ -85,6 +85,8 @@ class TrainConfig:
         limit: number of training items (None: the whole train split).
         val_size: val items evaluated after each epoch for the log (0: none).
         augment: the seeded horizontal flip.
+        rotate: also a seeded rotation by 0, 90, 180 or 270 degrees after the flip (the eight symmetries of a square:
+            overhead imagery such as ``data="trees"``, where no direction is up). Needs ``augment``.
         channels_last: train in the channels-last memory format (faster convolutions on recent CPUs and GPUs).
         log_every: also log the mean training loss of every ``log_every`` steps to ``log.jsonl`` (0: per epoch only).
         workers: DataLoader worker processes.
@@ -114,6 +116,7 @@ class TrainConfig:
     limit: int | None = None
     val_size: int = 0
     augment: bool = True
+    rotate: bool = False
     channels_last: bool = False
     log_every: int = 0
     workers: int = 0
@@ -134,6 +137,8 @@ class TrainConfig:
                 raise ValueError(f"weights_backbone must be an entry name, got {self.weights_backbone!r}")
             if self.weights is not None:
                 raise ValueError("weights and weights_backbone exclude each other: fine-tune from one of them")
+        if self.rotate and not self.augment:
+            raise ValueError("rotate is an augmentation: it contradicts augment=False (--no-augment)")
         if isinstance(self.log_every, bool) or not isinstance(self.log_every, int) or self.log_every < 0:
             raise ValueError(f"log_every must be an int >= 0, got {self.log_every!r}")
         for name in ("epochs", "batch_size"):
@@ -356,7 +361,7 @@ def resumed_config(
     for name in sorted(given - {"model", "output", "kwargs"}):
         mine, theirs = getattr(config, name), getattr(saved, name)
         if not _same(mine, theirs):
-            if name in ("augment", "amp"):
+            if name in ("augment", "amp", "rotate"):
                 raise ValueError(f"{where}: {_flag(name)} contradicts the run, which had {name}={theirs}")
             raise ValueError(f"{where}: {_flag(name)} {mine} contradicts the run's {_flag(name)} {theirs}")
     free = {name: getattr(config, name) for name in _FREE_ON_RESUME}
@@ -418,7 +423,7 @@ def train(
 
     if config.limit is not None and len(raw) > config.limit:
         raw = Subset(raw, range(config.limit))
-    samples = tasks.TrainSamples(raw, task, config.seed, config.augment)
+    samples = tasks.TrainSamples(raw, task, config.seed, config.augment, config.rotate)
     sampler = DistributedSampler(samples, num_replicas=world, rank=rank, shuffle=True, seed=config.seed)
     loader = DataLoader(
         samples,
