@@ -35,7 +35,11 @@ def _digest(*tensors: torch.Tensor) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ determinism
-@pytest.mark.parametrize("cls", [datasets.SceneSegmentation, datasets.SceneDetection, datasets.SceneClassification])
+SCENE_DATASETS = [datasets.SceneSegmentation, datasets.SceneObjectSegmentation, datasets.SceneDetection,
+                  datasets.SceneClassification]  # fmt: skip
+
+
+@pytest.mark.parametrize("cls", SCENE_DATASETS)
 def test_same_items_across_constructions(cls):
     first, second = cls("test"), cls("test")
     for index in (0, 7, len(first) - 1):
@@ -132,6 +136,45 @@ def test_pixels_labelled_background_are_the_background_photo():
         outside = (semantic == 0).numpy()
         np.testing.assert_array_equal(image.permute(1, 2, 0).numpy()[outside], background[outside])
         assert (image.permute(1, 2, 0).numpy()[~outside] != background[~outside]).any(axis=-1).mean() > 0.9
+
+
+def test_object_crops_are_squares_of_their_scene_around_one_object():
+    scenes, crops = datasets.SceneDetection("val"), datasets.SceneObjectSegmentation("val")
+    semantic = datasets.SceneSegmentation("val")
+    sides, shares, scene_shares = [], [], []
+    for index in range(40):
+        scene, target = scenes[index]
+        full_mask = semantic[index][1]
+        image, mask = crops[index]
+        side = image.shape[-1]
+        assert image.shape == (3, side, side) and mask.shape == (side, side) and mask.dtype == torch.int64
+        assert 16 <= side <= min(scene.shape[-2:])
+        # the crop is a window of the scene: find it by its pixels, then the mask is the scene's mask there
+        windows = scene.unfold(1, side, 1).unfold(2, side, 1)  # (3, H - side + 1, W - side + 1, side, side)
+        hits = (windows == image[:, None, None]).flatten(3).all(-1).all(0).nonzero()
+        assert len(hits) >= 1
+        top, left = hits[0].tolist()
+        assert torch.equal(mask, full_mask[top : top + side, left : left + side])
+        # some object's box is centred in it (up to the shift that keeps the crop inside the scene)
+        centres = (target["boxes"][:, :2] + target["boxes"][:, 2:]) / 2 - torch.tensor([left, top])
+        inside = ((centres >= 0) & (centres <= side)).all(1)
+        assert inside.any()
+        sides.append(side)
+        shares.append(float((mask > 0).float().mean()))
+        scene_shares.append(float((full_mask > 0).float().mean()))
+    assert len(set(sides)) > 10  # the side follows the object
+    assert sum(shares) > 1.5 * sum(scene_shares)  # objects are large in the crops (30 % vs 16 % of the pixels)
+
+
+def test_object_crop_of_a_scene_without_objects_is_its_centre(monkeypatch):
+    crops = datasets.SceneObjectSegmentation("val")
+    image, masks, labels = crops.scene(0)
+    monkeypatch.setattr(crops, "scene", lambda index: (image, masks[:0], labels[:0]))
+    crop, mask = crops[0]
+    height, width = image.shape[:2]
+    top, left = round((height - 16) / 2), round((width - 16) / 2)
+    assert torch.equal(crop, torch.from_numpy(image[top : top + 16, left : left + 16].transpose(2, 0, 1).copy()))
+    assert mask.shape == (16, 16) and not mask.any()
 
 
 def test_classification_items():
@@ -266,7 +309,7 @@ def test_tree_without_deepforest_names_the_install_step(monkeypatch):
 
 
 # ------------------------------------------------------------------------------------------------ bad input
-@pytest.mark.parametrize("cls", [datasets.SceneSegmentation, datasets.SceneDetection, datasets.SceneClassification])
+@pytest.mark.parametrize("cls", SCENE_DATASETS)
 def test_bad_arguments(cls, tmp_path):
     with pytest.raises(ValueError, match="'validation'"):
         cls("validation")

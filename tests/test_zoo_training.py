@@ -277,6 +277,8 @@ def test_train_rejects_bad_settings(tmp_path):
         train(_classifier_config(tmp_path, model="spp_detector_zf5", multi_size=[64]))
     with pytest.raises(ValueError, match="trees"):
         train(_classifier_config(tmp_path, data="trees"))
+    with pytest.raises(ValueError, match="scene-objects"):
+        train(_classifier_config(tmp_path, data="scene-objects"))
 
 
 # --------------------------------------------------------------------------------- shipped weights

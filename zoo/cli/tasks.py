@@ -135,7 +135,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("model", help="registered model name (python -m zoo list)")
     p.add_argument("--data", choices=DATASETS,
-                   help="scenes (default), trees (detection only) or a real dataset read from --root")  # fmt: skip
+                   help="scenes (default), scene-objects (segmentation: object-centred crops), trees (detection) "
+                   "or a real dataset read from --root")  # fmt: skip
     p.add_argument("--root", metavar="DIR", help="directory of a real dataset (README: Real datasets)")
     p.add_argument("--weights", metavar="ENTRY_OR_DIR",
                    help="fine-tune from this weights entry or checkpoint (classifier layers that do not fit the "

@@ -51,7 +51,9 @@ __all__ = [
     "SCENE_SPLIT_SIZES",
     "CLASSIFICATION_SPLIT_SIZES",
     "EXAMPLES_DIR",
+    "TREES_TEST_PHOTO",
     "SceneSegmentation",
+    "SceneObjectSegmentation",
     "SceneDetection",
     "SceneClassification",
     "TreeDetection",
@@ -89,9 +91,13 @@ CLASSIFICATION_MIN_OBJECT = 20
 CLASSIFICATION_MIN_OBJECT_FRACTION = 0.35
 GLYPH_SOURCES = ("auto", "full", "subset")
 EXAMPLES_DIR = synth.DATA_DIR / "examples"
+#: The held-out aerial photo of TreeDetection's test split (deepforest's OSBS_029, shipped with its boxes).
+TREES_TEST_PHOTO = synth.TREE_DIR / "OSBS_029.png"
 
 _SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
-_VIEW_SCENES, _VIEW_CLASSIFICATION = 0, 1
+_VIEW_SCENES, _VIEW_CLASSIFICATION, _VIEW_OBJECTS = 0, 1, 2
+#: An object-centred crop's side, as a multiple of the object's longest side (the crop stays inside its scene).
+OBJECT_CROP_CONTEXT = 1.5
 
 
 def _check_split(split: Any) -> str:
@@ -226,6 +232,37 @@ class SceneSegmentation(_SceneDataset):
         for mask, label in zip(masks, labels, strict=True):
             semantic[mask] = label
         return self._apply(_to_image(image), tv_tensors.Mask(torch.from_numpy(semantic)))
+
+
+class SceneObjectSegmentation(_SceneDataset):
+    """Object-centred crops of the segmentation scenes, DeconvNet's first training stage (Noh et al. 2015, Sec. 4.1:
+    crops centred on one object each, so that objects are large and background is not most of every picture).
+
+    Item ``i`` -> (tv_tensors.Image uint8 (3, S, S), tv_tensors.Mask int64 (S, S)): a square crop of scene ``i`` of
+    :class:`SceneSegmentation` around one of its objects (chosen by a generator seeded by the split and ``i``), of
+    side ``S = round(OBJECT_CROP_CONTEXT x`` the object's longest side), at least 16 px and at most the scene's shorter
+    side, centred on the object's box and shifted to stay inside the scene. The mask is the scene's semantic mask
+    there (other objects in the crop keep their labels). A scene without objects (all covered by later ones) gives
+    its centre square of 16 px. Arguments as :class:`SceneSegmentation`.
+    """
+
+    def __getitem__(self, index: int) -> tuple[Any, Any]:
+        image, masks, labels = self.scene(index)
+        semantic = np.zeros(image.shape[:2], dtype=np.int64)
+        for mask, label in zip(masks, labels, strict=True):
+            semantic[mask] = label
+        height, width = semantic.shape
+        if len(labels) == 0:  # every object of the scene was covered by later ones: its centre square
+            x0, y0, x1, y1 = width / 2, height / 2, width / 2, height / 2
+        else:
+            index = self._rng(index)[0]
+            pick = np.random.default_rng([SEED, _SPLIT_CODES[self.split], _VIEW_OBJECTS, index]).integers(len(labels))
+            x0, y0, x1, y1 = _tight_boxes(masks[pick : pick + 1])[0]
+        side = int(min(max(16, round(OBJECT_CROP_CONTEXT * max(x1 - x0, y1 - y0))), height, width))
+        left = int(min(max(0, round((x0 + x1 - side) / 2)), width - side))
+        top = int(min(max(0, round((y0 + y1 - side) / 2)), height - side))
+        crop = (slice(top, top + side), slice(left, left + side))
+        return self._apply(_to_image(image[crop]), tv_tensors.Mask(torch.from_numpy(semantic[crop].copy())))
 
 
 class SceneDetection(_SceneDataset):

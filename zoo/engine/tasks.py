@@ -4,7 +4,8 @@ Three tasks cover the zoo's families: ``"classification"`` (:class:`~zoo.models.
 ``"detection"`` (:class:`~zoo.models.detection.SPPNetDetector`) and ``"segmentation"``
 (:class:`~zoo.models.pspnet.PSPNet`, :class:`~zoo.models.deconvnet.DeconvNet`); each model class says
 which in its ``task`` attribute. Data comes from :mod:`zoo.data` (``data="scenes"``: the composited
-Fashion-MNIST scenes; ``data="trees"``: deepforest's aerial trees, detection only).
+Fashion-MNIST scenes; ``data="scene-objects"``: crops of them centred on one object each, segmentation only,
+DeconvNet's first training stage; ``data="trees"``: deepforest's aerial trees, detection only).
 
 Preprocessing is the weights entries' (:mod:`zoo.models.presets`): images are resized to a fixed square
 ``image_size`` (classifiers and segmenters; the detector resizes itself), scaled to [0, 1] and
@@ -41,7 +42,7 @@ from ..models.pspnet import pspnet_loss
 TASKS = ("classification", "detection", "segmentation")
 #: The real datasets' readers (:mod:`zoo.data.readers`), read from a ``root`` directory.
 REAL_DATASETS = tuple(readers.READERS)
-DATASETS = ("scenes", "trees", *REAL_DATASETS)
+DATASETS = ("scenes", "scene-objects", "trees", *REAL_DATASETS)
 METRIC_DIGITS = 2
 _DEFAULT_IMAGE_SIZE = {"classification": 64, "segmentation": 128, "detection": None}
 
@@ -85,6 +86,8 @@ def check_data(task: str, data: str, root: str | os.PathLike | None = None) -> N
         raise ValueError(f"root applies to the real datasets ({', '.join(REAL_DATASETS)}), not to data={data!r}")
     elif data == "trees" and task != "detection":
         raise ValueError(f"data='trees' serves detection only, not {task}")
+    elif data == "scene-objects" and task != "segmentation":
+        raise ValueError(f"data='scene-objects' serves segmentation only, not {task}")
 
 
 def categories(task: str, data: str, dataset: Any = None) -> list[str]:
@@ -112,6 +115,8 @@ def build_dataset(task: str, data: str, split: str, size: int | None = None, roo
         raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
     if data == "trees":
         return datasets.TreeDetection(split)
+    if data == "scene-objects":
+        return datasets.SceneObjectSegmentation(split, size=size)
     cls = {
         "classification": datasets.SceneClassification,
         "detection": datasets.SceneDetection,

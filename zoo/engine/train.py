@@ -64,7 +64,8 @@ class TrainConfig:
     Args:
         model: registered model name.
         kwargs: builder keyword arguments (``num_classes`` defaults to the data's class count).
-        data: ``"scenes"``, ``"trees"`` (detection only) or a real dataset read from ``root``
+        data: ``"scenes"``, ``"scene-objects"`` (segmentation only: object-centred crops of the scenes, DeconvNet's
+            first stage), ``"trees"`` (detection only) or a real dataset read from ``root``
             (:data:`zoo.engine.tasks.REAL_DATASETS`: ade20k, voc2012, cityscapes, seg-folder, coco, voc-det,
             imagefolder); ``num_classes`` and the saved ``categories`` are its classes.
         root: the directory of a real dataset.
