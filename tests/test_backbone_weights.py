@@ -27,6 +27,7 @@ BACKBONES = {
     "ZF5_Classifier_Weights.SCENES_V1": ("zf5_classifier", {"width": 0.25}),
     "ResNet18_Classifier_Weights.SCENES_V1": ("resnet18_classifier", {"width": 0.375}),
     "VGG16BN_Classifier_Weights.SCENES_V1": ("vgg16_bn_classifier", {"width": 0.125}),
+    "VGG16BN_Classifier_Weights.SCENES_W25_V1": ("vgg16_bn_classifier", {"width": 0.25}),
 }
 
 
@@ -116,7 +117,7 @@ def test_trunk_classifier_entries_rebuild_from_their_config(name):
     assert entry.meta["categories"] == list(zoo.data.CLASSES[1:])
     with torch.no_grad():
         assert model(torch.rand(2, 3, 64, 64)).shape == (2, 10)
-    assert zoo.get_model_weights(builder).DEFAULT is entry
+    assert entry in list(zoo.get_model_weights(builder))
 
 
 def test_trunk_classifier_builders_take_any_size_and_reject_too_small_inputs():

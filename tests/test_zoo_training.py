@@ -292,6 +292,7 @@ SHIPPED = {
     "ZF5_Classifier_Weights.SCENES_V1": ("zf5_classifier", 64),
     "ResNet18_Classifier_Weights.SCENES_V1": ("resnet18_classifier", 64),
     "VGG16BN_Classifier_Weights.SCENES_V1": ("vgg16_bn_classifier", 64),
+    "VGG16BN_Classifier_Weights.SCENES_W25_V1": ("vgg16_bn_classifier", 64),
 }
 #: The torch release that measured SUBSET_METRICS and the registered metrics. On another release, CPU kernels
 #: round differently and flip the argmax of a few pixels or boxes: measured at the floor (torch 2.11), the
@@ -305,6 +306,7 @@ SUBSET_METRICS = {
     "ZF5_Classifier_Weights.SCENES_V1": {"acc@1": 54.69, "acc@5": 98.44},
     "ResNet18_Classifier_Weights.SCENES_V1": {"acc@1": 71.88, "acc@5": 100.0},
     "VGG16BN_Classifier_Weights.SCENES_V1": {"acc@1": 73.44, "acc@5": 100.0},
+    "VGG16BN_Classifier_Weights.SCENES_W25_V1": {"acc@1": 78.12, "acc@5": 100.0},
 }
 
 
