@@ -51,7 +51,6 @@ __all__ = [
     "SCENE_SPLIT_SIZES",
     "CLASSIFICATION_SPLIT_SIZES",
     "EXAMPLES_DIR",
-    "TREES_TEST_PHOTO",
     "SceneSegmentation",
     "SceneObjectSegmentation",
     "SceneDetection",
@@ -91,8 +90,6 @@ CLASSIFICATION_MIN_OBJECT = 20
 CLASSIFICATION_MIN_OBJECT_FRACTION = 0.35
 GLYPH_SOURCES = ("auto", "full", "subset")
 EXAMPLES_DIR = synth.DATA_DIR / "examples"
-#: The held-out aerial photo of TreeDetection's test split (deepforest's OSBS_029, shipped with its boxes).
-TREES_TEST_PHOTO = synth.TREE_DIR / "OSBS_029.png"
 
 _SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
 _VIEW_SCENES, _VIEW_CLASSIFICATION, _VIEW_OBJECTS = 0, 1, 2

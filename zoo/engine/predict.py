@@ -36,10 +36,10 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 from torch import Tensor, nn
 from torchvision.utils import draw_bounding_boxes, draw_segmentation_masks
 
-from ..data import EXAMPLES_DIR, TREES_TEST_PHOTO
+from ..data import EXAMPLES_DIR
 from ..hub.files import shipped_directory
 from ..models.presets import KeepRatioPreprocess, pil_to_rgb
-from ..models.registry import get_model_builder, get_model_weights, get_weight, list_models
+from ..models.registry import get_model_builder, get_model_weights, list_models
 from . import tasks
 from .evaluate import load_model
 from .tasks import default_image_size
@@ -392,24 +392,16 @@ def shipped_entries() -> list[tuple[str, str]]:
     return entries
 
 
-def example_files(name: str, entry: str, examples: Path) -> list[str]:
-    """The pictures ``predict_all`` shows entry ``"Enum.ENTRY"`` of model ``name`` on: the held-out aerial photo
-    (:data:`zoo.data.TREES_TEST_PHOTO`) for weights trained on the trees, else the ``classification_*`` examples
-    for classifiers and the ``scene_*`` ones for the other models."""
-    if get_weight(entry).meta.get("dataset") == "trees":
-        return [str(TREES_TEST_PHOTO)]
-    prefix = "classification_" if tasks.task_of_builder(name) == "classification" else "scene_"
-    return sorted(str(p) for p in examples.glob(f"{prefix}*.png"))
-
-
 def predict_all(output: str | os.PathLike, examples: str | os.PathLike | None = None) -> Predictions:
-    """Every shipped weights entry on the shipped example images (:func:`example_files`)."""
+    """Every shipped weights entry on the shipped example images (classifiers on the
+    ``classification_*`` pictures, the others on the ``scene_*`` ones)."""
     examples = Path(examples) if examples is not None else EXAMPLES_DIR
     if not examples.is_dir():
         raise FileNotFoundError(f"the examples directory {str(examples)!r} does not exist")
     result = Predictions()
     for name, entry in shipped_entries():
-        files = example_files(name, entry, examples)
+        prefix = "classification_" if tasks.task_of_builder(name) == "classification" else "scene_"
+        files = sorted(str(p) for p in examples.glob(f"{prefix}*.png"))
         if files:
             done = predict_files(name, entry, files, Path(output) / name)
             result.written += done.written
