@@ -286,7 +286,7 @@ def test_train_rejects_bad_settings(tmp_path):
 #: `python -m zoo eval MODEL --weights ENTRY --limit N --json` when the entry was registered.
 SHIPPED = {
     "SPPNet_ZF5_Weights.SCENES_V2": ("sppnet_zf5", 64),
-    "SPPDetector_ZF5_Weights.SCENES_V2": ("spp_detector_zf5", 12),
+    "SPPDetector_ZF5_Weights.SCENES_V3": ("spp_detector_zf5", 12),
     "PSPNet_ResNet18_Weights.SCENES_V2": ("pspnet_resnet18", 16),
     "DeconvNet_VGG16_Weights.SCENES_V1": ("deconvnet_vgg16", 8),
     "ZF5_Classifier_Weights.SCENES_V1": ("zf5_classifier", 64),
@@ -300,7 +300,7 @@ SHIPPED = {
 MEASURED_WITH_TORCH = "2.14."
 SUBSET_METRICS = {
     "SPPNet_ZF5_Weights.SCENES_V2": {"acc@1": 56.25, "acc@5": 98.44},
-    "SPPDetector_ZF5_Weights.SCENES_V2": {"mAP": 5.45, "mAP@0.5": 17.22},
+    "SPPDetector_ZF5_Weights.SCENES_V3": {"mAP": 14.03, "mAP@0.5": 29.2},
     "PSPNet_ResNet18_Weights.SCENES_V2": {"mIoU": 54.55, "mAcc": 67.51, "aAcc": 94.27},
     "DeconvNet_VGG16_Weights.SCENES_V1": {"mIoU": 8.31, "mAcc": 9.27, "aAcc": 89.09},
     "ZF5_Classifier_Weights.SCENES_V1": {"acc@1": 54.69, "acc@5": 98.44},
