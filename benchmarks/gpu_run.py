@@ -1079,7 +1079,24 @@ def recipe_runs(path: Path = ROOT / "recipes" / "train_shipped.sh") -> list[dict
     order = list(ships)
     for t in trains:
         t["entry"] = ships.get(t["output"])
-    return sorted(trains, key=lambda t: order.index(t["output"]) if t["output"] in order else len(order))
+        t["after"] = _flag_value(t["args"], "--weights")  # a run started from another run's checkpoint
+    by_output = {t["output"]: t for t in trains}
+    ordered: list[dict] = []
+
+    def place(run: dict) -> None:  # a run's starting checkpoint is trained right before it
+        if run in ordered:
+            return
+        if run["after"] in by_output:
+            place(by_output[run["after"]])
+        ordered.append(run)
+
+    for t in sorted(trains, key=lambda t: order.index(t["output"]) if t["output"] in order else len(order)):
+        place(t)
+    return ordered
+
+
+def _flag_value(args: list[str], flag: str) -> str | None:
+    return args[args.index(flag) + 1] if flag in args[:-1] else None
 
 
 def _override(args: list[str], overrides: dict, output: str) -> list[str]:
@@ -1099,6 +1116,7 @@ def step_retrain(cfg: Config, deadline: Deadline, report: Report, logs: dict) ->
     zip_path = report.out_dir / WEIGHTS_ZIP
     archived: list[dict] = []
     rows = []
+    retrained: dict[str, str] = {}  # recipe output -> this run's output
     try:
         for run in runs:
             left = deadline.left()
@@ -1108,6 +1126,9 @@ def step_retrain(cfg: Config, deadline: Deadline, report: Report, logs: dict) ->
                 continue
             out = work / "runs" / run["name"]
             args = _override(run["args"], cfg.retrain_overrides, str(out))
+            if run["after"] in retrained:  # start from the checkpoint this GPU run just trained
+                args[args.index("--weights") + 1] = retrained[run["after"]]
+            retrained[run["output"]] = str(out)
             res = run_logged([sys.executable, "-m", "zoo", "train", *args], left, {"OMP_NUM_THREADS": "1"},
                              f"retrain {run['name']}", logs["retrain.log"])  # fmt: skip
             status = "timed out" if res["timed_out"] else ("trained" if res["rc"] == 0 else "failed")

@@ -126,7 +126,11 @@ def test_dry_run_writes_every_file_with_every_section_filled(full):
     if statuses["benchmarks"] in RAN:
         assert full["json"]["tables"]["bench"]["rows"] and full["json"]["tables"]["copy"]["rows"]
     if statuses["retrain"] in RAN:
-        assert full["json"]["tables"]["retrain"]["rows"]
+        rows = full["json"]["tables"]["retrain"]["rows"]
+        status = {row[0]: row[3] for row in rows}
+        assert rows and status["multi_s0"] == "trained"
+        if status["deconvnet_vgg16_w25_objects"] == "trained":  # the 2nd stage starts from this run's 1st stage
+            assert status["deconvnet_vgg16_w25_scenes"] == "trained"
     if gpu_run.WEIGHTS_ZIP in files:
         assert (out / gpu_run.WEIGHTS_ZIP).stat().st_size < 16 * 2**20
         with zipfile.ZipFile(out / gpu_run.WEIGHTS_ZIP) as z:
@@ -180,9 +184,14 @@ def test_a_step_given_no_time_is_reported_skipped(some_skipped):
 # --------------------------------------------------------------------------- pieces, without a run
 def test_recipe_runs_put_the_shipped_entries_first():
     runs = gpu_run.recipe_runs()
-    assert [r["model"] for r in runs][:3] == ["sppnet_zf5", "spp_detector_zf5", "pspnet_resnet18"]
-    assert [r["entry"] for r in runs][:3] == ["sppnet_zf5.scenes", "spp_detector_zf5.scenes", "pspnet_resnet18.scenes"]
-    assert all(r["entry"] is None for r in runs[3:]) and runs[-1]["name"] == "pspnet_resnet18_scratch"
+    shipped = ["sppnet_zf5.scenes", "spp_detector_zf5.scenes", "pspnet_resnet18.scenes", "deconvnet_vgg16.scenes"]
+    # the shipped entries first, in the order they ship, each right after the run its --weights names (DeconvNet's
+    # first stage), then the from-scratch twins
+    assert [r["entry"] for r in runs][:5] == [*shipped[:3], None, shipped[3]]
+    assert runs[4]["after"] == runs[3]["output"] and runs[3]["args"][runs[3]["args"].index("--data") + 1] == (
+        "scene-objects"
+    )
+    assert all(r["entry"] is None for r in runs[5:]) and runs[-1]["name"] == "pspnet_resnet18_scratch"
     for run in runs:  # every command is one zoo train call the GPU run can replay (no shell variables)
         assert not any("$" in a for a in run["args"]), run["args"]
     args = gpu_run._override(runs[0]["args"], {"--epochs": "1", "--limit": "8"}, "/tmp/x")
