@@ -362,7 +362,8 @@ def test_predict_all_writes_a_picture_per_entry_and_example(tmp_path):
     classification = len(list(EXAMPLES_DIR.glob("classification_*.png")))
     expected = sum(classification if zoo.models.get_model_task(name) == "classification" else scenes
                    for name, _ in shipped_entries())  # fmt: skip
-    assert len(written) == expected
+    assert len(written) == expected and len(set(written)) == expected  # no entry overwrites another's picture
+    assert sum(Path(p).parent.name == "SCENES_W25_V1" for p in written) == classification  # a non-DEFAULT entry
     for path in written:
         with Image.open(path) as picture:
             assert picture.format == "PNG" and picture.width >= 384

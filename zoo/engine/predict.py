@@ -39,7 +39,7 @@ from torchvision.utils import draw_bounding_boxes, draw_segmentation_masks
 from ..data import EXAMPLES_DIR
 from ..hub.files import shipped_directory
 from ..models.presets import KeepRatioPreprocess, pil_to_rgb
-from ..models.registry import get_model_builder, get_model_weights, list_models
+from ..models.registry import get_model_builder, get_model_weights, get_weight, list_models
 from . import tasks
 from .evaluate import load_model
 from .tasks import default_image_size
@@ -394,7 +394,8 @@ def shipped_entries() -> list[tuple[str, str]]:
 
 def predict_all(output: str | os.PathLike, examples: str | os.PathLike | None = None) -> Predictions:
     """Every shipped weights entry on the shipped example images (classifiers on the
-    ``classification_*`` pictures, the others on the ``scene_*`` ones)."""
+    ``classification_*`` pictures, the others on the ``scene_*`` ones), into ``output/MODEL/`` for a model's
+    ``DEFAULT`` entry and ``output/MODEL/ENTRY/`` for its other shipped entries."""
     examples = Path(examples) if examples is not None else EXAMPLES_DIR
     if not examples.is_dir():
         raise FileNotFoundError(f"the examples directory {str(examples)!r} does not exist")
@@ -402,8 +403,12 @@ def predict_all(output: str | os.PathLike, examples: str | os.PathLike | None = 
     for name, entry in shipped_entries():
         prefix = "classification_" if tasks.task_of_builder(name) == "classification" else "scene_"
         files = sorted(str(p) for p in examples.glob(f"{prefix}*.png"))
+        member = get_weight(entry)
+        directory = Path(output) / name
+        if member is not getattr(get_model_weights(name), "DEFAULT", member):
+            directory = directory / member.name
         if files:
-            done = predict_files(name, entry, files, Path(output) / name)
+            done = predict_files(name, entry, files, directory)
             result.written += done.written
             result.skipped += done.skipped
     return result
