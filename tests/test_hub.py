@@ -179,7 +179,9 @@ def test_saved_folder_records_its_sha256_is_world_readable_and_verified(tmp_path
     zoo.hub.save_pretrained(tuned, "old-model")
     (tmp_path / "old-model" / "config.json").write_text(json.dumps(old))
     assert zoo.hub.from_pretrained("old-model").zoo_config["architecture"] == "sppnet_zf5"
-    for entry in ("SPPNet_ZF5_Weights.SCENES_V2", "PSPNet_ResNet18_Weights.SCENES_V2"):  # shipped files: pinned
+    from zoo.engine.predict import shipped_entries
+
+    for _, entry in shipped_entries():  # every shipped file: pinned, and recorded in its config.json
         repo = zoo.get_weight(entry).repo
         shipped = Path(zoo.__file__).parent / "weights" / repo
         recorded = json.loads((shipped / "config.json").read_text()).get("sha256")
