@@ -182,13 +182,14 @@ class ResNet18_Classifier_Weights(WeightsEnum):
 class VGG16BN_Classifier_Weights(WeightsEnum):
     """Weights of :func:`vgg16_bn_classifier`. Meta schema: :mod:`zoo.models.registry`.
 
-    ``SCENES_V1``: the VGG-16-BN encoder of the shipped DeconvNet (``width=0.125``; 0.23 M parameters), pretrained
-    on the classification view (60,000 images from all 60,000 Fashion-MNIST train glyphs, multi-size 48/64/80) on
-    the CPU; stored in fp16 (fp32: the same acc@1 80.2). Starts ``deconvnet_vgg16(weights_backbone=...)``.
+    ``SCENES_V1``: the VGG-16-BN encoder at ``width=0.125`` (0.23 M parameters), pretrained on the classification
+    view (60,000 images from all 60,000 Fashion-MNIST train glyphs, multi-size 48/64/80) on the CPU; stored in fp16
+    (fp32: the same acc@1 80.2). Starts a 1/8-width ``deconvnet_vgg16(weights_backbone=...)``, which cannot fit its
+    training scenes (its last decoder stage has 8 channels for 11 classes).
 
     ``SCENES_W25_V1``: the same encoder at ``width=0.25`` (0.92 M parameters), pretrained the same way for 4 epochs;
-    stored in fp16 (fp32: the same acc@1 83.0). DeconvNet at 1/8 width cannot fit its training scenes (its last
-    decoder stage has 8 channels for 11 classes); this one starts the 1/4-width DeconvNet.
+    stored in fp16 (fp32: the same acc@1 83.0). Starts the shipped DeconvNet
+    (:class:`~zoo.models.deconvnet.DeconvNet_VGG16_Weights` ``SCENES_V2``).
     """
 
     SCENES_V1 = Weights(
@@ -206,7 +207,7 @@ class VGG16BN_Classifier_Weights(WeightsEnum):
             "--multi-size 48,64,80 --image-size 64 --lr 2e-3 --val-size 500 --log-every 100 --channels-last --cpu-amp",
             time_s=881.6,
             min_size=32,
-            starts="deconvnet_vgg16",
+            starts="deconvnet_vgg16 at width 0.125",
         ),
     )
     SCENES_W25_V1 = Weights(
