@@ -21,7 +21,7 @@ FAMILIES = {
     "sppnet_zf5": ("SPP-net ZF-5 classifier", "val_acc@1", "sppnet_ms/multi_s0", "ft/sppnet_zf5_scratch"),
     "spp_detector_zf5": ("SPP-net detector (scenes)", "val_mAP@0.5", "ft/spp_detector_zf5",
                          "ft/spp_detector_zf5_scratch"),
-    "pspnet_resnet18": ("PSPNet ResNet-18", "val_mIoU", "ft/pspnet_resnet18_e8", "ft/pspnet_resnet18_scratch"),
+    "pspnet_resnet18": ("PSPNet ResNet-18", "val_mIoU", "ft/pspnet_resnet18_e12", "ft/pspnet_resnet18_scratch"),
     "deconvnet_vgg16": ("DeconvNet VGG-16-BN (two stages: crops, then scenes)", "val_mIoU",
                         "ft/deconvnet_vgg16_w25_scenes", "ft/deconvnet_vgg16_scratch"),
 }  # fmt: skip

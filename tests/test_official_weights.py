@@ -123,7 +123,7 @@ def test_parameter_counts_are_those_of_the_built_models():
 def test_defaults_and_dataset_names():
     assert zoo.PSPNet_ResNet50_Weights.DEFAULT is zoo.PSPNet_ResNet50_Weights.ADE20K_MMSEG_160K
     assert zoo.PSPNet_ResNet101_Weights.DEFAULT is zoo.PSPNet_ResNet101_Weights.ADE20K_MMSEG_160K
-    assert zoo.PSPNet_ResNet18_Weights.DEFAULT is zoo.PSPNet_ResNet18_Weights.SCENES_V2  # the offline main job
+    assert zoo.PSPNet_ResNet18_Weights.DEFAULT is zoo.PSPNet_ResNet18_Weights.SCENES_V3  # the offline main job
     voc = zoo.PSPNet_ResNet50_Weights.VOC12AUG_MMSEG_40K.meta
     assert voc["categories"][0] == "background" and voc["palette"][1] == [128, 0, 0]
     ade = zoo.PSPNet_ResNet101_Weights.ADE20K_MMSEG_80K.meta

@@ -335,7 +335,7 @@ def test_detector_starts_from_a_classifier_trunk(monkeypatch, tmp_path):
     derived = zoo.spp_detector_zf5(weights_backbone=entry, num_classes=3, representation_size=16)  # the entry's width
     assert derived.zoo_config["kwargs"]["trunk_width"] == 0.25
     with pytest.raises(TypeError, match="weights_backbone"):
-        zoo.spp_detector_zf5(weights_backbone=zoo.PSPNet_ResNet18_Weights.SCENES_V2)
+        zoo.spp_detector_zf5(weights_backbone=zoo.PSPNet_ResNet18_Weights.SCENES_V3)
 
 
 def test_detector_trunk_layout_is_recorded_and_rebuilt(tmp_path):

@@ -21,7 +21,7 @@ from zoo.engine.evaluate import evaluate
 from zoo.engine.train import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]
-SCENES_PSPNET = "PSPNet_ResNet18_Weights.SCENES_V2"  # shipped: 11 scene classes, width 0.375
+SCENES_PSPNET = "PSPNet_ResNet18_Weights.SCENES_V3"  # shipped: 11 scene classes, width 0.375
 
 
 @pytest.fixture(autouse=True)

@@ -287,7 +287,7 @@ def test_train_rejects_bad_settings(tmp_path):
 SHIPPED = {
     "SPPNet_ZF5_Weights.SCENES_V2": ("sppnet_zf5", 64),
     "SPPDetector_ZF5_Weights.SCENES_V3": ("spp_detector_zf5", 12),
-    "PSPNet_ResNet18_Weights.SCENES_V2": ("pspnet_resnet18", 16),
+    "PSPNet_ResNet18_Weights.SCENES_V3": ("pspnet_resnet18", 16),
     "DeconvNet_VGG16_Weights.SCENES_V2": ("deconvnet_vgg16", 8),
     "ZF5_Classifier_Weights.SCENES_V1": ("zf5_classifier", 64),
     "ResNet18_Classifier_Weights.SCENES_V1": ("resnet18_classifier", 64),
@@ -301,7 +301,7 @@ MEASURED_WITH_TORCH = "2.14."
 SUBSET_METRICS = {
     "SPPNet_ZF5_Weights.SCENES_V2": {"acc@1": 56.25, "acc@5": 98.44},
     "SPPDetector_ZF5_Weights.SCENES_V3": {"mAP": 14.03, "mAP@0.5": 29.2},
-    "PSPNet_ResNet18_Weights.SCENES_V2": {"mIoU": 54.55, "mAcc": 67.51, "aAcc": 94.27},
+    "PSPNet_ResNet18_Weights.SCENES_V3": {"mIoU": 60.11, "mAcc": 72.84, "aAcc": 95.27},
     "DeconvNet_VGG16_Weights.SCENES_V2": {"mIoU": 11.64, "mAcc": 16.51, "aAcc": 92.15},
     "ZF5_Classifier_Weights.SCENES_V1": {"acc@1": 54.69, "acc@5": 98.44},
     "ResNet18_Classifier_Weights.SCENES_V1": {"acc@1": 71.88, "acc@5": 100.0},
