@@ -209,6 +209,14 @@ class _SceneDataset(_GlyphDataset):
         return image, masks, labels + 1
 
 
+def _semantic_mask(shape: tuple[int, int], masks: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """int64 (H, W) labels of a scene's instance masks (0 = background; a later object covers an earlier one)."""
+    semantic = np.zeros(shape, dtype=np.int64)
+    for mask, label in zip(masks, labels, strict=True):
+        semantic[mask] = label
+    return semantic
+
+
 class SceneSegmentation(_SceneDataset):
     """Semantic segmentation of the scenes: item -> (tv_tensors.Image uint8 (3, H, W), tv_tensors.Mask int64 (H, W))
     with values in 0..10 (``CLASSES``; 0 = background).
@@ -225,9 +233,7 @@ class SceneSegmentation(_SceneDataset):
 
     def __getitem__(self, index: int) -> tuple[Any, Any]:
         image, masks, labels = self.scene(index)
-        semantic = np.zeros(image.shape[:2], dtype=np.int64)
-        for mask, label in zip(masks, labels, strict=True):
-            semantic[mask] = label
+        semantic = _semantic_mask(image.shape[:2], masks, labels)
         return self._apply(_to_image(image), tv_tensors.Mask(torch.from_numpy(semantic)))
 
 
@@ -245,9 +251,7 @@ class SceneObjectSegmentation(_SceneDataset):
 
     def __getitem__(self, index: int) -> tuple[Any, Any]:
         image, masks, labels = self.scene(index)
-        semantic = np.zeros(image.shape[:2], dtype=np.int64)
-        for mask, label in zip(masks, labels, strict=True):
-            semantic[mask] = label
+        semantic = _semantic_mask(image.shape[:2], masks, labels)
         height, width = semantic.shape
         if len(labels) == 0:  # every object of the scene was covered by later ones: its centre square
             x0, y0, x1, y1 = width / 2, height / 2, width / 2, height / 2
